@@ -111,7 +111,7 @@ class TextEnv(gym.Env[str, str]):
 
 
 def clean_action(action: Any) -> str:
-    """Any model output as a one-line command: non-strings become '', whitespace collapses, NULs drop."""
+    """Any model output as a one-line command: non-strings become '' and runs of whitespace one space."""
     if not isinstance(action, str):
         return ""
-    return " ".join(action.replace("\x00", " ").split())
+    return " ".join(action.split())

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import importlib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 
@@ -58,13 +59,21 @@ def list_envs() -> list[str]:
 
 def make(name: str, **kwargs: Any) -> gym.Env:
     """Build a registered environment; `kwargs` override its registered defaults."""
+    return build(get_entry(name), **kwargs)
+
+
+def get_entry(name: str) -> EnvEntry:
+    """The registry entry for `name`; an unknown name lists the registered ones."""
     if name not in _REGISTRY:
         _load_plugins()
     if name not in _REGISTRY:
         raise ValueError(f"unknown env {name!r}; registered envs: {', '.join(sorted(_REGISTRY))}")
-    entry = _REGISTRY[name]
-    factory = _resolve(entry.entry_point)
-    return factory(**{**entry.defaults, **kwargs})
+    return _REGISTRY[name]
+
+
+def build(entry: EnvEntry, **kwargs: Any) -> gym.Env:
+    """Construct the env of `entry`; works in worker processes that never saw the registration."""
+    return _resolve(entry.entry_point)(**{**entry.defaults, **kwargs})
 
 
 def _resolve(entry_point: str | Callable[..., gym.Env]) -> Callable[..., gym.Env]:
