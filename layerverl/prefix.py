@@ -1,0 +1,71 @@
+"""Frozen-prefix reuse: when nothing below layer k trains, run layers 0..k-1 once per sample.
+
+With the embeddings and layers 0..k-1 frozen, the hidden states entering layer k depend only on the
+tokens, so every PPO epoch and every old/reference log-prob pass can start at layer k from a cache.
+`hidden_before_layer` computes that cache; `forward_from_layer` runs the rest of the model on it.
+Both work on HF decoder models whose `forward` accepts `inputs_embeds` unscaled (Qwen2/Qwen3/Llama).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from layerverl.layers import decoder_layers
+
+
+class _StopForward(Exception):
+    """Raised by the capture hook to skip the layers above the cut."""
+
+
+def hidden_before_layer(model: nn.Module, layer: int, **inputs: torch.Tensor) -> torch.Tensor:
+    """The hidden states entering `layer` (bs, seq, hidden), computed without gradients."""
+    captured: dict[str, torch.Tensor] = {}
+
+    def capture(module: nn.Module, args: tuple, kwargs: dict) -> None:
+        captured["hidden"] = args[0] if args else kwargs["hidden_states"]
+        raise _StopForward
+
+    handle = decoder_layers(model)[layer].register_forward_pre_hook(capture, with_kwargs=True)
+    try:
+        with torch.no_grad():
+            model(**inputs, use_cache=False)
+    except _StopForward:
+        pass
+    finally:
+        handle.remove()
+    return captured["hidden"]
+
+
+@contextmanager
+def layers_from(model: nn.Module, layer: int) -> Iterator[None]:
+    """Temporarily make the model's decoder stack start at `layer` (its `layer_types` shift along)."""
+    base = model.get_decoder()
+    layers, config = base.layers, base.config
+    layer_types = getattr(config, "layer_types", None)
+    base.layers = nn.ModuleList(list(layers)[layer:])
+    if layer_types is not None:
+        config.layer_types = list(layer_types)[layer:]
+    try:
+        yield
+    finally:
+        base.layers = layers
+        if layer_types is not None:
+            config.layer_types = layer_types
+
+
+def forward_from_layer(
+    model: nn.Module,
+    layer: int,
+    hidden: torch.Tensor,
+    attention_mask: torch.Tensor,
+    position_ids: torch.Tensor,
+) -> torch.Tensor:
+    """Logits (bs, seq, vocab) of the model run from `layer` upward on cached `hidden` states."""
+    with layers_from(model, layer):
+        return model(
+            inputs_embeds=hidden, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+        ).logits
