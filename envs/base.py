@@ -7,6 +7,8 @@ Text spaces that accept real text, seeding, the step limit, and an info dict tha
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Any
 
 import gymnasium as gym
@@ -21,7 +23,16 @@ NOTHING_HAPPENS = "Nothing happens."
 
 
 def text_space(max_length: int) -> spaces.Text:
-    """A Text space that accepts the empty string and any ordinary text up to `max_length` characters."""
+    """A Text space that accepts the empty string and any ordinary text up to `max_length` characters.
+
+    Building the charset tables takes tens of milliseconds, so envs get a shallow copy of one prototype:
+    the tables are shared, the random generator is each env's own.
+    """
+    return copy.copy(_text_space_prototype(max_length))
+
+
+@functools.cache
+def _text_space_prototype(max_length: int) -> spaces.Text:
     return spaces.Text(max_length=max_length, min_length=0, charset=TEXT_CHARSET)
 
 
