@@ -1,0 +1,91 @@
+"""Config checks that run before any work: a bad key or value stops with one line naming it and the choices."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from layerverl.layers import resolve_layers
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A config key or value a user got wrong."""
+
+
+def normalize_argv(argv: list[str]) -> list[str]:
+    """Rewrite a `layer=` value that is not a file in configs/layer/ into `layer=custom layer.spec=<value>`.
+
+    Hydra cannot take numbers or lists as group choices; as `layer.spec` they also sweep (`-m layer=all,0,1`).
+    """
+    out = []
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if key == "layer" and value not in group_choices("layer"):
+            out += ["layer=custom", f"layer.spec={value}"]
+        else:
+            out.append(arg)
+    return out
+
+
+def group_choices(group: str) -> list[str]:
+    """The YAML choices of a config group (ConfigStore extras not listed)."""
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def check_overrides(overrides: list[str]) -> None:
+    """Compose the config with `overrides` and turn any failure into one `ConfigError` line."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides = [o for o in overrides if not o.startswith(("hydra.", "hydra/", "-"))]
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        plain = [o.input_line for o in parsed if not o.is_sweep_override()]
+        swept = [f"{o.get_key_element()}={v}" for o in parsed if o.is_sweep_override() for v in o.sweep_string_iterator()]
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+            for extra in [[]] + [[s] for s in swept]:  # each swept value checked on its own
+                cfg = compose("config", overrides=plain + extra)
+                check_layer_spec(cfg.layer.spec, num_layers=4096, profile=cfg.layer.profile)  # depth checked later
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(_one_line(exc, overrides)) from None
+
+
+def _one_line(exc: Exception, overrides: list[str]) -> str:
+    """Name the offending key or choice and the valid ones."""
+    text = str(exc)
+    if match := re.search(r"Could not find '(\w+)/([^']+)'", text):
+        group, value = match.groups()
+        return f"{group}={value}: no such choice; valid: {', '.join(group_choices(group))}"
+    if match := re.search(r"full_key: ([\w.]+)", text) or re.search(r"Could not override '([\w.]+)'", text):
+        key = match.group(1)
+        parent, valid = _nearest_keys(key.rpartition(".")[0], overrides)
+        return f"{key}: unknown key; valid keys{' of ' + parent if parent else ''}: {', '.join(valid)}"
+    return " ".join(text.split())
+
+
+def _nearest_keys(parent: str, overrides: list[str]) -> tuple[str, list[str]]:
+    """The closest existing node at or above `parent`, and its keys, in the config composed with the
+    group choices of `overrides`."""
+    from hydra import compose, initialize_config_dir
+
+    groups = [o for o in overrides if o.split("=")[0] in {p.name for p in CONFIG_DIR.iterdir() if p.is_dir()}]
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=groups)
+    while parent and not hasattr(OmegaConf.select(cfg, parent), "keys"):
+        parent = parent.rpartition(".")[0]
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    return parent, sorted(node.keys())
+
+
+def check_layer_spec(spec: object, num_layers: int, profile: str | None = None) -> list[int]:
+    """Resolve `layer.spec` against the model's depth, as a ConfigError naming the key when it is bad."""
+    try:
+        return resolve_layers(spec, num_layers, profile)
+    except ValueError as exc:
+        raise ConfigError(f"layer.spec: {exc}") from None

@@ -1,0 +1,43 @@
+"""A bad config key or value stops before any work, in one line naming it and the valid choices."""
+
+import subprocess
+import sys
+
+import pytest
+
+from layerverl.config import ConfigError, check_overrides, normalize_argv
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["algo=foo"], "algo=foo: no such choice; valid: drgrpo, gigpo, grpo"),
+        (["algo.advantage.gama=1"], "algo.advantage.gama: unknown key; valid keys of algo.advantage: episode_stats, gamma"),
+        (["nonsense.key=1"], "nonsense.key: unknown key; valid keys: algo, backend, env"),
+        (["layer.spec=middle"], "layer.spec: unknown layer spec 'middle'; use mid, first"),
+        (["layer.spec=top3"], "needs a per-layer profile"),
+        (["-m", "layer.spec=all,0,bad"], "unknown layer spec 'bad'"),
+    ],
+)
+def test_bad_overrides_give_one_line(overrides, message):
+    with pytest.raises(ConfigError) as error:
+        check_overrides(overrides)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("overrides", [[], ["algo=drgrpo", "layer=all"], ["layer=custom", "layer.spec=[3,4]"],
+                                       ["layer=custom", "layer.spec=all,0,1"]])
+def test_good_overrides_pass(overrides):
+    check_overrides(overrides)
+
+
+def test_layer_values_become_specs():
+    assert normalize_argv(["layer=mid", "layer=7", "layer=[3,4]", "layer=all,0,1", "algo=grpo"]) == [
+        "layer=mid", "layer=custom", "layer.spec=7", "layer=custom", "layer.spec=[3,4]",
+        "layer=custom", "layer.spec=all,0,1", "algo=grpo"]
+
+
+def test_run_py_exits_with_the_line_before_work():
+    result = subprocess.run([sys.executable, "run.py", "algo=nope"], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert result.stderr.strip() == "config error: algo=nope: no such choice; valid: drgrpo, gigpo, grpo"
