@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig, OmegaConf
+from pathlib import Path
 
-import envs
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+BACKENDS = ("local",)
 
 
-def run(cfg: DictConfig) -> None:
-    """Print the composed config and check that its environment builds and resets.
+def run(cfg: DictConfig) -> dict:
+    """Train as the config says, in the Hydra output directory; returns the run's summary."""
+    if cfg.backend.name not in BACKENDS:
+        raise ValueError(f"backend.name must be one of {', '.join(BACKENDS)}; got {cfg.backend.name!r}")
+    from layerverl.trainer import train
 
-    The trainer is not written yet; until it is, this is what `python run.py ...` does.
-    """
-    print(OmegaConf.to_yaml(cfg, resolve=True))
-    env = envs.make(cfg.env.name, **OmegaConf.to_container(cfg.env.kwargs, resolve=True))
-    observation, info = env.reset(seed=cfg.seed)
-    print(observation)
-    print(f"admissible actions: {info['admissible_actions']}")
-    print("training is not implemented yet: the trainer lands with the trainer issue")
+    out_dir = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else Path("outputs/run")
+    return train(cfg, out_dir)

@@ -1,0 +1,67 @@
+"""What a finished run writes: config.yaml, metrics.jsonl, summary.json, report.md and curves.png."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+
+def write_report(out_dir: Path, cfg: DictConfig, summary: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    """Write every run output into `out_dir` and print the one-paragraph summary."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    with open(out_dir / "metrics.jsonl", "w") as f:
+        for row in history:
+            f.write(json.dumps(row, default=float) + "\n")
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    plot_curves(out_dir / "curves.png", history, summary)
+    text = summary_lines(summary)
+    (out_dir / "report.md").write_text(
+        f"# {summary['env']} / {summary['algo']} / layers {summary['layers']}\n\n" + "\n".join(f"- {line}" for line in text)
+        + "\n\n![learning curves](curves.png)\n"
+    )
+    print("\n".join(text))
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """Before/after success per split, what trained, and the wall time."""
+    lines = [
+        f"trained layers {summary['layers']} of {summary['num_layers']}: {summary['trainable_params']:,} of "
+        f"{summary['total_params']:,} parameters ({summary['trainable_params'] / summary['total_params']:.1%})",
+        f"wall time {summary['wall_time_s']:.0f} s for {summary['iterations']} iterations",
+    ]
+    for split, final in summary["final"].items():
+        base = summary["base"][split]
+        lines.append(
+            f"{split} success {base['success']:.1%} [{base['ci'][0]:.1%}, {base['ci'][1]:.1%}] -> "
+            f"{final['success']:.1%} [{final['ci'][0]:.1%}, {final['ci'][1]:.1%}] over {final['episodes']} episodes"
+        )
+    return lines
+
+
+def plot_curves(path: Path, history: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    """Training success and return per iteration, with the evaluation points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    iterations = [row["iteration"] for row in history]
+    left.plot(iterations, [row["train/success_rate"] for row in history], label="train (sampled)")
+    for split in summary["final"]:
+        points = [(0, summary["base"][split]["success"])]
+        points += [(row["iteration"], row[f"eval/{split}/success"]) for row in history if f"eval/{split}/success" in row]
+        points.append((summary["iterations"], summary["final"][split]["success"]))
+        left.plot(*zip(*points, strict=True), marker="o", label=f"eval {split}")
+    left.set(xlabel="iteration", ylabel="success rate", title="success")
+    left.legend()
+    right.plot(iterations, [row["train/episode_return"] for row in history])
+    right.set(xlabel="iteration", ylabel="mean episode return", title="return")
+    fig.suptitle(f"{summary['env']} / {summary['algo']} / layers {summary['layers']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,207 @@
+"""The local trainer (`backend=local`): one process, HF generate for rollouts, torch for the update.
+
+Reads top to bottom: setup -> for each iteration: rollout -> advantages -> PPO update -> log, with
+periodic evaluation and checkpoints. Only the chosen layers train; the optimizer holds only them.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from agents import HFBackend, LMPolicy, collect_rollout, evaluate, load_template
+from agents.rollout import Rollout
+from envs.batch import EnvBatch
+from layerverl.algos import get_advantage_fn
+from layerverl.checkpoint import load_checkpoint, save_checkpoint
+from layerverl.config import ConfigError, check_layer_spec
+from layerverl.layers import decoder_layers, freeze_except, optimizer_groups
+from layerverl.losses import LossConfig
+from layerverl.report import write_report
+from layerverl.update import Updater
+
+TRAIN_SEED_OFFSET = 1_000_000  # training tasks come from seeds far from evaluation seeds
+
+
+@dataclass
+class Run:
+    """Everything set up before the first iteration."""
+
+    model: torch.nn.Module
+    tokenizer: Any
+    policy: LMPolicy
+    updater: Updater
+    layer_report: dict[str, Any]
+    env_kwargs: dict[str, Any]
+    template: Any
+    eval_template: Any
+
+
+def setup(cfg: DictConfig) -> Run:
+    """Load the model, choose what trains, build the optimizer, policy and updater; validate on the way."""
+    from agents.tiny import load_pretrained
+
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    if cfg.backend.threads:
+        torch.set_num_threads(cfg.backend.threads)
+    model, tokenizer = load_pretrained(cfg.model.path) if cfg.model.path else load_pretrained()
+    num_layers = len(decoder_layers(model))
+    layers = check_layer_spec(cfg.layer.spec, num_layers, cfg.layer.profile)
+    boost = check_layer_spec(cfg.layer.boost, num_layers, cfg.layer.profile) if cfg.layer.boost is not None else []
+    every_layer = len(layers) == num_layers or bool(boost)
+    train_embeddings = every_layer if cfg.layer.train_embeddings is None else cfg.layer.train_embeddings
+    train_lm_head = every_layer if cfg.layer.train_lm_head is None else cfg.layer.train_lm_head
+    layer_report = freeze_except(model, list(range(num_layers)) if boost else layers, train_embeddings, train_lm_head)
+    layer_report["layers"], layer_report["boost"] = layers if not boost else list(range(num_layers)), boost
+    optimizer = torch.optim.AdamW(
+        optimizer_groups(model, cfg.trainer.lr, boost, cfg.layer.boost_lr_factor), weight_decay=0.0
+    )
+    loss_config = LossConfig(**OmegaConf.to_container(cfg.algo.loss, resolve=True))
+    reuse = cfg.trainer.reuse_prefix and not train_embeddings and not boost and min(layers) > 0
+    ref_state = None
+    if loss_config.kl_coef:  # the reference policy is a copy of the trained parameters only
+        ref_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    updater = Updater(
+        model, optimizer, loss_config, tokenizer.pad_token_id, cfg.trainer.temperature,
+        cfg.trainer.micro_batch_size, cfg.trainer.grad_clip, min(layers) if reuse else None, ref_state,
+    )
+    policy = LMPolicy(
+        HFBackend(model, tokenizer), tokenizer, temperature=cfg.trainer.temperature, top_p=cfg.trainer.top_p,
+        max_new_tokens=cfg.model.max_new_tokens, max_prompt_tokens=cfg.model.max_prompt_tokens, seed=cfg.seed,
+    )
+    env_kwargs = {**OmegaConf.to_container(cfg.env.kwargs, resolve=True),
+                  **OmegaConf.to_container(cfg.model.env_kwargs.get(cfg.env.name, {}) or {}, resolve=True)}
+    template = load_template(cfg.env.name, cfg.model.prompt_variant, cfg.model.history_length)
+    return Run(model, tokenizer, policy, updater, layer_report, env_kwargs, template, template)
+
+
+def rollout_iteration(run: Run, cfg: DictConfig, iteration: int) -> Rollout:
+    """G groups x N envs on fresh training tasks (seeded by the iteration), sampled at the train temperature."""
+    seeds = [TRAIN_SEED_OFFSET + cfg.seed * 100_003 + iteration * cfg.trainer.groups + g for g in range(cfg.trainer.groups)]
+    num_envs = cfg.trainer.groups * cfg.trainer.group_size
+    with EnvBatch(cfg.env.name, num_envs, **run.env_kwargs) as batch:
+        return collect_rollout(batch, run.policy, run.template, seeds, cfg.trainer.group_size,
+                               run.env_kwargs.get("max_steps", 50))
+
+
+def compute_advantages(rollout: Rollout, cfg: DictConfig):
+    """The configured estimator over the rollout's flat step samples."""
+    steps = rollout.steps
+    returns = {t.traj_id: t.episode_return for t in rollout.trajectories}
+    samples = {
+        "episode_return": np.array([returns[s.traj_id] for s in steps], dtype=np.float64),
+        "step_reward": np.array([s.step_reward for s in steps], dtype=np.float64),
+        "group_id": np.array([s.group_id for s in steps]),
+        "traj_id": np.array([s.traj_id for s in steps]),
+        "step_idx": np.array([s.step_idx for s in steps]),
+        "anchor": [s.anchor for s in steps],
+        "valid": np.array([s.valid for s in steps]),
+    }
+    options = OmegaConf.to_container(cfg.algo.advantage, resolve=True)
+    return get_advantage_fn(cfg.algo.name)(**samples, **options)
+
+
+def evaluate_policy(run: Run, cfg: DictConfig, split: str | None) -> dict[str, Any]:
+    """Greedy (or `trainer.eval_temperature`) success on an evaluation split, with its 95% CI."""
+    policy = LMPolicy(run.policy.backend, run.tokenizer, temperature=cfg.trainer.eval_temperature,
+                      max_new_tokens=cfg.model.max_new_tokens, max_prompt_tokens=cfg.model.max_prompt_tokens,
+                      seed=cfg.seed)
+    kwargs = dict(run.env_kwargs, **({"split": split} if split else {}))
+    result = evaluate(policy, cfg.env.name, run.eval_template, cfg.trainer.eval_episodes, kwargs,
+                      kwargs.get("max_steps", 50), batch_size=cfg.trainer.eval_batch_size)
+    return result.to_dict()
+
+
+def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """Run RL for `trainer.iterations` iterations in `out_dir`; resume from its checkpoint when there is one."""
+    run = setup(cfg)
+    splits = list(cfg.env.eval_splits)
+    ckpt_dir = out_dir / "checkpoints"
+    state = load_checkpoint(ckpt_dir) if cfg.trainer.resume == "auto" else None
+    if state is not None and state["config"] != OmegaConf.to_container(cfg, resolve=True):
+        raise ConfigError(f"{ckpt_dir} holds a run with another config; use another hydra.run.dir or trainer.resume=never")
+    start, history, base, wall = 0, [], None, 0.0
+    if state is not None:  # resume: trained parameters, optimizer, RNG, policy sampling counter, history
+        run.model.load_state_dict(state["trained"], strict=False)
+        run.updater.optimizer.load_state_dict(state["optimizer"])
+        run.policy.calls, start, history, base, wall = (
+            state["policy_calls"], state["iteration"], state["history"], state["base"], state["wall_time_s"])
+    if base is None:
+        base = {split: evaluate_policy(run, cfg, split) for split in splits}
+    started = time.perf_counter() - wall
+    bar = tqdm(range(start, cfg.trainer.iterations), desc="RL", initial=start, total=cfg.trainer.iterations)
+    for iteration in bar:
+        metrics: dict[str, Any] = {"iteration": iteration + 1}
+        # rollout
+        tick = time.perf_counter()
+        rollout = rollout_iteration(run, cfg, iteration)
+        metrics.update({f"train/{k}": v for k, v in rollout.metrics().items()})
+        metrics["time/rollout_s"] = time.perf_counter() - tick
+        # advantages
+        tick = time.perf_counter()
+        adv = compute_advantages(rollout, cfg)
+        metrics["time/advantage_s"] = time.perf_counter() - tick
+        metrics.update(advantage_metrics(adv))
+        # update: only samples with a learning signal enter the PPO epochs unless a KL/entropy term needs all
+        tick = time.perf_counter()
+        keep = np.flatnonzero(np.abs(adv.total) > 1e-8) if cfg.trainer.drop_zero_advantage else np.arange(len(adv.total))
+        metrics["train/update_samples"] = int(len(keep))
+        if len(keep):
+            steps = [rollout.steps[i] for i in keep]
+            metrics.update(run.updater.update(
+                [s.prompt_ids for s in steps], [s.response_ids for s in steps],
+                [s.response_logprobs for s in steps] if cfg.trainer.rollout_logprobs_as_old else None,
+                adv.total[keep], cfg.trainer.ppo_epochs, cfg.trainer.mini_batches,
+                np.random.default_rng([cfg.seed, iteration]),  # per iteration, so a resumed run shuffles alike
+            ))
+        metrics["time/update_s"] = time.perf_counter() - tick
+        metrics["train/trainable_params"] = run.layer_report["trainable_params"]
+        # evaluation
+        if cfg.trainer.eval_every and (iteration + 1) % cfg.trainer.eval_every == 0 and iteration + 1 < cfg.trainer.iterations:
+            for split in splits:
+                metrics.update({f"eval/{split}/{k}": v for k, v in evaluate_policy(run, cfg, split).items()
+                                if k in ("success", "score")})
+        history.append(metrics)
+        bar.set_postfix(success=f"{metrics['train/success_rate']:.2f}", ret=f"{metrics['train/episode_return']:.2f}")
+        # checkpoint
+        if (iteration + 1) % cfg.trainer.checkpoint_every == 0 or iteration + 1 == cfg.trainer.iterations:
+            save_checkpoint(ckpt_dir, {
+                "config": OmegaConf.to_container(cfg, resolve=True), "iteration": iteration + 1,
+                "trained": {n: p.detach().clone() for n, p in run.model.named_parameters() if p.requires_grad},
+                "optimizer": run.updater.optimizer.state_dict(), "policy_calls": run.policy.calls,
+                "history": history, "base": base, "wall_time_s": time.perf_counter() - started,
+            })
+    final = {split: evaluate_policy(run, cfg, split) for split in splits}
+    summary = {
+        "env": cfg.env.name, "algo": cfg.algo.name, "model": cfg.model.name,
+        "layers": run.layer_report["layers"], "num_layers": run.layer_report["num_layers"],
+        "trainable_params": run.layer_report["trainable_params"], "total_params": run.layer_report["total_params"],
+        "optimizer_params": sum(p.numel() for g in run.updater.optimizer.param_groups for p in g["params"]),
+        "wall_time_s": time.perf_counter() - started, "iterations": cfg.trainer.iterations,
+        "base": base, "final": final,
+    }
+    write_report(out_dir, cfg, summary, history)
+    if cfg.trainer.export_merged:
+        run.model.save_pretrained(out_dir / "merged")
+        run.tokenizer.save_pretrained(out_dir / "merged")
+    return summary
+
+
+def advantage_metrics(adv) -> dict[str, float]:
+    """Mean/std of A^E and A^S and the step-group size distribution."""
+    sizes = adv.step_group_size
+    return {
+        "train/adv_episode_mean": float(adv.episode.mean()), "train/adv_episode_std": float(adv.episode.std()),
+        "train/adv_step_mean": float(adv.step.mean()), "train/adv_step_std": float(adv.step.std()),
+        "train/step_group_size_mean": float(sizes.mean()), "train/step_group_singleton_frac": float((sizes == 1).mean()),
+    }
