@@ -79,8 +79,9 @@ def setup(cfg: DictConfig) -> Run:
         HFBackend(model, tokenizer), tokenizer, temperature=cfg.trainer.temperature, top_p=cfg.trainer.top_p,
         max_new_tokens=cfg.model.max_new_tokens, max_prompt_tokens=cfg.model.max_prompt_tokens, seed=cfg.seed,
     )
+    model_env_kwargs = cfg.model.env_kwargs.get(cfg.env.name)  # the difficulty the model was warm-started on
     env_kwargs = {**OmegaConf.to_container(cfg.env.kwargs, resolve=True),
-                  **OmegaConf.to_container(cfg.model.env_kwargs.get(cfg.env.name, {}) or {}, resolve=True)}
+                  **(OmegaConf.to_container(model_env_kwargs, resolve=True) if model_env_kwargs else {})}
     template = load_template(cfg.env.name, cfg.model.prompt_variant, cfg.model.history_length)
     return Run(model, tokenizer, policy, updater, layer_report, env_kwargs, template, template)
 
