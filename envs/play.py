@@ -43,6 +43,7 @@ def play(env, seed: int, read=input, write=print) -> float:
             break
         if command == "expert" and hasattr(env.unwrapped, "expert_action"):
             command = env.unwrapped.expert_action()
+            write(f"expert: {command}")
         elif command.isdigit() and int(command) < len(actions):
             command = actions[int(command)]
         observation, reward, terminated, truncated, info = env.step(command)

@@ -114,6 +114,7 @@ def test_play_with_scripted_input():
     lines = []
     total = play(env, seed=0, read=lambda _: next(inputs), write=lines.append)
     assert total == 1.0
+    assert any(line in ("expert: up", "expert: down") for line in lines)
     assert lines[-1] == "episode over: won=True return=1"
 
 
@@ -129,3 +130,13 @@ def test_envs_package_does_not_import_torch():
 
     code = "import envs, sys; envs.list_envs(); assert 'torch' not in sys.modules, 'envs imported torch'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+NEEDS_EXTERNAL_DATA = {"alfworld_real"}  # game files from $ALFWORLD_DATA; tested in test_alfworld_real.py
+
+
+@pytest.mark.parametrize("name", [n for n in envs.list_envs() if n not in NEEDS_EXTERNAL_DATA | {"counter"}])
+def test_check_env_passes_for_every_registered_env(name):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*spec.*")  # made without gymnasium.make, so no spec
+        check_env(envs.make(name).unwrapped)
