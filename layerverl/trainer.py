@@ -182,7 +182,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
                 "optimizer": run.updater.optimizer.state_dict(), "policy_calls": run.policy.calls,
                 "history": history, "base": base, "wall_time_s": time.perf_counter() - started,
             })
-    final = {split: evaluate_policy(run, cfg, split) for split in splits}
+    final = base if start == cfg.trainer.iterations == 0 else {split: evaluate_policy(run, cfg, split) for split in splits}
     summary = {
         "env": cfg.env.name, "algo": cfg.algo.name, "model": cfg.model.name,
         "layers": run.layer_report["layers"], "num_layers": run.layer_report["num_layers"],

@@ -1,0 +1,70 @@
+"""Per-layer weight change ||theta_k(trained) - theta_k(initial)||_2 of full and single-layer runs.
+
+The initial weights are the run's starting checkpoint (`model.path` in config.yaml; null = the shipped
+tiny checkpoint), read from its safetensors files; the trained ones are `checkpoints/latest.pt`["trained"].
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from layerverl.analysis.runs import Sweep
+
+LAYER_NAME = re.compile(r"(?:^|\.)(?:layers|h)\.(\d+)\.")
+
+
+def layer_weight_changes(trained: dict[str, Any], initial: dict[str, Any]) -> dict[int, float]:
+    """L2 norm of the change of each decoder layer's parameters taken together (layers absent from `trained`
+    are left out)."""
+    squares: dict[int, float] = {}
+    for name, value in trained.items():
+        match = LAYER_NAME.search(name)
+        if match is None:
+            continue
+        delta = np.asarray(value, dtype=np.float64) - np.asarray(initial[name], dtype=np.float64)
+        squares[int(match.group(1))] = squares.get(int(match.group(1)), 0.0) + float((delta**2).sum())
+    return {k: float(np.sqrt(v)) for k, v in sorted(squares.items())}
+
+
+def initial_weights(model_path: str | Path | None, names: list[str]) -> dict[str, np.ndarray]:
+    """The named tensors of a local HF checkpoint directory (all *.safetensors shards) as float arrays."""
+    from safetensors import safe_open
+
+    if model_path is None:
+        from agents.tiny import DEFAULT_CHECKPOINT
+
+        model_path = DEFAULT_CHECKPOINT
+    wanted, found = set(names), {}
+    for shard in sorted(Path(model_path).glob("*.safetensors")):
+        with safe_open(str(shard), framework="pt") as f:
+            for name in wanted & set(f.keys()):
+                found[name] = f.get_tensor(name).float().numpy()
+    if missing := wanted - set(found):
+        raise FileNotFoundError(f"{model_path} lacks {len(missing)} trained tensors, e.g. {sorted(missing)[0]}")
+    return found
+
+
+def sweep_weight_changes(sweep: Sweep) -> list[dict[str, Any]]:
+    """One row per (run, layer) for full and single-layer runs with a checkpoint: setting, layer, seed, norm."""
+    import torch
+
+    rows: list[dict[str, Any]] = []
+    cache: dict[Any, dict[str, np.ndarray]] = {}
+    for run in sweep.runs:
+        checkpoint = run.path / "checkpoints" / "latest.pt"
+        if run.setting not in ("full", "layer") or not checkpoint.exists():
+            continue
+        trained = {n: t.float().numpy() for n, t in torch.load(checkpoint, weights_only=False)["trained"].items()
+                   if LAYER_NAME.search(n)}
+        model_path = run.config.get("model", {}).get("path")
+        if model_path not in cache:
+            cache[model_path] = {}
+        missing = [n for n in trained if n not in cache[model_path]]
+        cache[model_path].update(initial_weights(model_path, missing) if missing else {})
+        for layer, norm in layer_weight_changes(trained, cache[model_path]).items():
+            rows.append({"setting": run.setting, "layer": layer, "seed": run.seed, "norm": norm})
+    return rows
