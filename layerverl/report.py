@@ -1,4 +1,4 @@
-"""What a finished run writes: config.yaml, metrics.jsonl, summary.json, report.md and curves.png."""
+"""What a finished run writes: config.yaml, summary.json, report.md and curves.png (metrics.jsonl is written as it runs)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,6 @@ def write_report(out_dir: Path, cfg: DictConfig, summary: dict[str, Any], histor
     """Write every run output into `out_dir` and print the one-paragraph summary."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    with open(out_dir / "metrics.jsonl", "w") as f:
-        for row in history:
-            f.write(json.dumps(row, default=float) + "\n")
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     plot_curves(out_dir / "curves.png", history, summary)
     text = summary_lines(summary)

@@ -25,6 +25,7 @@ from layerverl.checkpoint import load_checkpoint, save_checkpoint
 from layerverl.config import ConfigError, check_layer_spec
 from layerverl.layers import decoder_layers, freeze_except, optimizer_groups
 from layerverl.losses import LossConfig
+from layerverl.metrics_log import MetricsLogger
 from layerverl.report import write_report
 from layerverl.update import Updater
 
@@ -140,6 +141,8 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     if base is None:
         base = {split: evaluate_policy(run, cfg, split) for split in splits}
     started = time.perf_counter() - wall
+    logger = MetricsLogger(out_dir, history, cfg.trainer.wandb_project, out_dir.name,
+                           OmegaConf.to_container(cfg, resolve=True))
     bar = tqdm(range(start, cfg.trainer.iterations), desc="RL", initial=start, total=cfg.trainer.iterations)
     for iteration in bar:
         metrics: dict[str, Any] = {"iteration": iteration + 1}
@@ -173,6 +176,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
                 metrics.update({f"eval/{split}/{k}": v for k, v in evaluate_policy(run, cfg, split).items()
                                 if k in ("success", "score")})
         history.append(metrics)
+        logger.log(metrics)
         bar.set_postfix(success=f"{metrics['train/success_rate']:.2f}", ret=f"{metrics['train/episode_return']:.2f}")
         # checkpoint
         if (iteration + 1) % cfg.trainer.checkpoint_every == 0 or iteration + 1 == cfg.trainer.iterations:
@@ -191,6 +195,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         "wall_time_s": time.perf_counter() - started, "iterations": cfg.trainer.iterations,
         "base": base, "final": final,
     }
+    logger.close()
     write_report(out_dir, cfg, summary, history)
     if cfg.trainer.export_merged:
         run.model.save_pretrained(out_dir / "merged")
