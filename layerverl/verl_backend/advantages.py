@@ -1,0 +1,53 @@
+"""GiGPO / GRPO / Dr. GRPO advantages over a verl batch of step outputs, with our estimator functions.
+
+verl's estimator hook sees only rewards, masks and the group uid, so the verl trainer calls this
+instead. Each row is one env step stored under the key `{uid}_{session}_{i}`: the uid is the env group,
+`{uid}_{session}` the trajectory, and the row's `extra_fields` hold the anchor, step index, step reward
+and validity written by the agent loop. All three algorithms use our functions on step samples, so
+`backend=verl` and `backend=local` compute identical advantages (verl's built-in v1 GRPO would use only
+each trajectory's last step for its statistics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from verl.protocol import DataProto
+
+from layerverl.algos import Advantages, get_advantage_fn
+
+
+def step_samples(batch_keys: Sequence[str], extra_fields: Sequence[dict[str, Any]],
+                 token_level_rewards: torch.Tensor) -> dict[str, Any]:
+    """The flat step-sample arrays of `layerverl.algos` from a verl batch, shape (bs,) each."""
+    groups, trajectories = [], []
+    for key in batch_keys:
+        uid, session, _ = key.rsplit("_", 2)
+        groups.append(uid)
+        trajectories.append(f"{uid}_{session}")
+    return {
+        "episode_return": token_level_rewards.sum(-1).detach().cpu().double().numpy(),
+        "step_reward": np.array([float(e["step_reward"]) for e in extra_fields]),
+        "group_id": np.unique(np.array(groups), return_inverse=True)[1],
+        "traj_id": np.unique(np.array(trajectories), return_inverse=True)[1],
+        "step_idx": np.array([int(e["step_idx"]) for e in extra_fields]),
+        "anchor": [e["anchor"] for e in extra_fields],
+        "valid": np.array([bool(e["valid"]) for e in extra_fields]),
+    }
+
+
+def apply_step_advantages(data: DataProto, batch_keys: Sequence[str], options: dict[str, Any]) -> Advantages:
+    """Set `advantages` and `returns` (bs, response_length) of `data` with the estimator `options["name"]`
+    (its other keys are the estimator's options); returns the per-sample parts for logging."""
+    options = dict(options)
+    estimator = get_advantage_fn(options.pop("name"))
+    extra_fields = list(data.non_tensor_batch["extra_fields"])
+    adv = estimator(**step_samples(batch_keys, extra_fields, data.batch["token_level_rewards"]), **options)
+    mask = data.batch["response_mask"]
+    scores = torch.as_tensor(adv.total, dtype=torch.float32, device=mask.device).unsqueeze(-1) * mask
+    data.batch["advantages"] = scores
+    data.batch["returns"] = scores
+    return adv

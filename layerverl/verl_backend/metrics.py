@@ -1,0 +1,47 @@
+"""Metrics of a verl run in layerverl's terms: our `train/...` rollout metrics, and verl's logged rows
+turned into the history and evaluations that `layerverl.report` writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from agents.evaluation import wilson_interval
+from layerverl.verl_backend.advantages import step_samples
+
+
+def rollout_metrics(batch_keys, extra_fields: list[dict], token_level_rewards) -> dict[str, float]:
+    """Our `train/...` rollout metrics (per trajectory, as the local trainer logs them)."""
+    samples = step_samples(batch_keys, extra_fields, token_level_rewards)
+    _, first = np.unique(samples["traj_id"], return_index=True)
+    won = [float((extra_fields[i].get("reward_extra_info") or {}).get("won", 0.0)) for i in first]
+    lengths = np.bincount(samples["traj_id"])
+    return {
+        "train/success_rate": float(np.mean(won)), "train/episode_return": float(samples["episode_return"][first].mean()),
+        "train/episode_length": float(lengths.mean()), "train/valid_ratio": float(samples["valid"].mean()),
+        "train/step_samples": float(len(batch_keys)),
+    }
+
+
+def read_verl_metrics(path: Path, episodes: int) -> tuple[list[dict], dict, dict]:
+    """verl's file-logger rows -> (our per-iteration history, base eval, final eval)."""
+    history, evaluations = [], []
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        step, data = int(row["step"]), row["data"]
+        won = [v for k, v in data.items() if k.startswith("val-") and "/won/mean@" in k]
+        if won:
+            evaluations.append(float(won[0]))
+        if "train/success_rate" in data:
+            history.append({"iteration": step, **{k: v for k, v in data.items() if k.startswith("train/")},
+                            **{f"time/{k.split('/', 1)[1]}_s": v for k, v in data.items() if k.startswith("timing_s/")}})
+    if not evaluations:
+        raise RuntimeError(f"{path} holds no validation success (val-*/won/mean@*): did the run finish?")
+
+    def result(success: float) -> dict:
+        successes = round(success * episodes)
+        return {"success": success, "ci": list(wilson_interval(successes, episodes)), "episodes": episodes}
+
+    return history, result(evaluations[0]), result(evaluations[-1])

@@ -1,0 +1,140 @@
+"""verl's Ray trainer for layerverl: our advantages, our FSDP engine, a checked layer-only weight sync.
+
+- `LayerverlTrainer` (verl v1 sync trainer, registered as trainer mode `layerverl`): computes GiGPO /
+  GRPO / Dr. GRPO with `layerverl.algos` from the step outputs' anchors and trajectory keys, logs our
+  `train/...` metrics, and runs `LayerSyncWorker` as the actor/rollout worker.
+- `LayerSyncWorker`: after every weight sync, compares the vLLM engine's copy of the trained layers with
+  what the trainer sent (fingerprints, see `weight_sync`) and stops the run if they differ.
+- `run_verl(cfg, out_dir)`: compose, train, then write the same run files as the local backend.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+import transfer_queue as tq
+from omegaconf import DictConfig, OmegaConf
+from tensordict import TensorDict
+from verl.protocol import DataProto
+from verl.single_controller.base.decorator import Dispatch, register
+from verl.trainer.main_ppo import TaskRunnerV1, run_ppo
+from verl.trainer.ppo.utils import Role
+from verl.trainer.ppo.v1.trainer_base import register_trainer
+from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+from verl.workers.engine_workers import ActorRolloutRefWorker
+from verl.workers.utils.padding import response_to_nested
+
+from layerverl.report import write_report
+from layerverl.trainer import advantage_metrics
+from layerverl.verl_backend.advantages import apply_step_advantages
+from layerverl.verl_backend.config import TrainPlan, compose_verl_config, train_plan
+from layerverl.verl_backend.metrics import read_verl_metrics, rollout_metrics
+from layerverl.verl_backend.weight_sync import (
+    compare_fingerprints,
+    read_rollout_fingerprints,
+    write_rollout_fingerprints,
+)
+
+
+class LayerSyncWorker(ActorRolloutRefWorker):
+    """verl's actor/rollout worker whose weight sync is checked against the rollout engine's copy."""
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL, blocking=False)
+    async def update_weights(self, global_steps: int = None, mode: str = "auto"):
+        result = await super().update_weights(global_steps=global_steps, mode=mode)
+        plan, record = TrainPlan.from_env(), getattr(self.actor.engine, "last_sync", None)
+        if plan is None or not plan.check_sync or record is None:
+            return result
+        with tempfile.TemporaryDirectory(prefix="layerverl-sync-") as folder:
+            path = str(Path(folder) / "rollout")
+            await self.rollout._execute_method(write_rollout_fingerprints,
+                                               args=(sorted(record.fingerprints), plan.rollout_dtype, path))
+            rollout = read_rollout_fingerprints(path)
+        if rollout is not None:  # None: no server on this rank, or a tensor-parallel engine
+            compare_fingerprints(record.fingerprints, rollout)
+        print(f"[layerverl] step {global_steps}: synced {len(record.names)} tensors, {record.bytes_sent} bytes"
+              f"{', rollout copy verified' if rollout is not None else ''}")
+        return result
+
+
+@register_trainer("layerverl")
+class LayerverlTrainer(PPOTrainerSync):
+    """verl's colocated sync trainer with layerverl's advantages and checked layer-only syncs."""
+
+    def _init_resource_pool_mgr(self):
+        super()._init_resource_pool_mgr()
+        for role in (Role.ActorRollout, Role.ActorRolloutRef):
+            if role in self.role_worker_mapping:
+                self.role_worker_mapping[role] = ray.remote(LayerSyncWorker)
+
+    def _compute_advantage(self, batch, metrics: dict) -> Any:
+        fields = ["uid", "response_mask", "rm_scores"]
+        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
+        extra = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["extra_fields"])
+        response_mask = data["response_mask"]
+        data = DataProto(batch=data.to_padded_tensor())
+        data.batch["token_level_rewards"] = data.batch["rm_scores"]
+        data.non_tensor_batch["uid"] = np.array(data.batch.pop("uid").tolist(), dtype=object)
+        extra_fields = np.empty(len(batch.keys), dtype=object)
+        extra_fields[:] = _as_list(extra["extra_fields"])
+        data.non_tensor_batch["extra_fields"] = extra_fields
+        options = OmegaConf.to_container(self.config.algorithm.layerverl, resolve=True)
+        adv = apply_step_advantages(data, batch.keys, options)
+        metrics.update(advantage_metrics(adv))
+        metrics.update(rollout_metrics(batch.keys, list(extra_fields), data.batch["token_level_rewards"]))
+        output = {name: response_to_nested(data.batch[name], response_mask) for name in ("advantages", "returns")}
+        return tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id,
+                               fields=TensorDict(output, batch_size=len(batch)))
+
+
+def _as_list(values: Any) -> list:
+    """A TransferQueue non-tensor column as a plain list."""
+    return values.tolist() if hasattr(values, "tolist") else list(values)
+
+
+@ray.remote(num_cpus=1)
+class LayerverlTaskRunner(TaskRunnerV1.__ray_actor_class__):
+    """verl's v1 task runner; importing this module in the runner registers the `layerverl` trainer mode."""
+
+
+def run_verl(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """Train with verl's Ray trainer in `out_dir` and write config/metrics/summary/report like `backend=local`."""
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    started = time.perf_counter()
+    verl_cfg = compose_verl_config(cfg, out_dir)
+    (out_dir / "verl_config.yaml").write_text(OmegaConf.to_yaml(verl_cfg))
+    validate_config(config=verl_cfg, use_reference_policy=need_reference_policy(verl_cfg),
+                    use_critic=need_critic(verl_cfg))
+    run_ppo(verl_cfg, task_runner_class=LayerverlTaskRunner)
+    plan = train_plan(cfg)
+    history, base, final = read_verl_metrics(out_dir / "verl_metrics.jsonl", cfg.trainer.eval_episodes)
+    split = cfg.env.eval_splits[0]
+    summary = {
+        "env": cfg.env.name, "algo": cfg.algo.name, "model": cfg.model.name, "backend": "verl",
+        "layers": plan.layers, "num_layers": plan.num_layers, **trained_counts(cfg, plan),
+        "wall_time_s": time.perf_counter() - started, "iterations": cfg.trainer.iterations,
+        "base": {split: base}, "final": {split: final},
+    }
+    write_report(out_dir, cfg, summary, history)
+    return summary
+
+
+def trained_counts(cfg: DictConfig, plan: TrainPlan) -> dict[str, int]:
+    """Trainable and total parameter counts, from the model built on the meta device (no weights loaded)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from layerverl.layers import freeze_except
+    from layerverl.verl_backend.config import model_path
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_path(cfg)))
+    report = freeze_except(model, plan.layers, plan.train_embeddings, plan.train_lm_head)
+    return {"trainable_params": report["trainable_params"], "total_params": report["total_params"]}
