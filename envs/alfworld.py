@@ -127,7 +127,6 @@ class ALFWorldEnv(TextEnv):
     """
 
     # render_fps only keeps Gymnasium's checker quiet (as in toy_text); text renders at once
-    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
 
     def __init__(
         self,

@@ -45,7 +45,7 @@ class TextEnv(gym.Env[str, str]):
     when `reset()` is called without one.
     """
 
-    metadata = {"render_modes": ["ansi", "human"]}
+    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}  # fps only quiets check_env
 
     def __init__(self, max_steps: int = 50, seed: int | None = None, render_mode: str | None = None):
         if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
@@ -79,6 +79,14 @@ class TextEnv(gym.Env[str, str]):
         """The natural-language task of the current episode."""
         raise NotImplementedError
 
+    def _episode_over(self, won: bool) -> bool:
+        """Whether the episode ended at this step (`terminated`); by default only a win ends it."""
+        return won
+
+    def _clean_action(self, action: Any) -> str:
+        """The action as the rules see it; by default one line (see `clean_action`)."""
+        return clean_action(action)
+
     def _anchor(self) -> str:
         """The state identity for GiGPO: by default the current observation text."""
         return self._observation
@@ -98,12 +106,12 @@ class TextEnv(gym.Env[str, str]):
         return self._observation, self._info()
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
-        action = clean_action(action)
-        self._observation, reward, won = self._step(action)
+        self._observation, reward, won = self._step(self._clean_action(action))
         self._steps += 1
         self._won = self._won or won
-        truncated = not won and self._steps >= self.max_steps
-        return self._observation, float(reward), bool(won), bool(truncated), self._info()
+        terminated = self._episode_over(won)
+        truncated = not terminated and self._steps >= self.max_steps
+        return self._observation, float(reward), bool(terminated), bool(truncated), self._info()
 
     def render(self) -> str | None:
         if self.render_mode == "human":

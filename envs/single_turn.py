@@ -84,13 +84,12 @@ class SingleTurnTaskEnv(TextEnv):
         self._reward_details = {}
         return self.task
 
-    def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
-        """Score the whole response; unlike multi-turn envs the action is not collapsed to one line."""
-        response = action.replace("\x00", "") if isinstance(action, str) else ""
-        self._observation, reward, _ = self._step(response)
-        self._steps += 1
-        self._won = bool(self._reward_details.get("acc", 0.0) >= 1.0)
-        return self._observation, float(reward), True, False, self._info()
+    def _clean_action(self, action: object) -> str:
+        """The whole response, newlines kept (code needs them); unlike multi-turn envs, not one line."""
+        return action.replace("\x00", "") if isinstance(action, str) else ""
+
+    def _episode_over(self, won: bool) -> bool:
+        return True  # one response per task
 
     def _step(self, action: str) -> tuple[str, float, bool]:
         from layerverl.rewards import compute_score
@@ -100,7 +99,7 @@ class SingleTurnTaskEnv(TextEnv):
                             **self.reward_kwargs)
         self._reward_details = out if isinstance(out, dict) else {"score": float(out), "acc": float(out)}
         score = float(self._reward_details["score"])
-        return f"Your response scored {score:g}.", score, score >= 1.0
+        return f"Your response scored {score:g}.", score, float(self._reward_details.get("acc", 0.0)) >= 1.0
 
     def _admissible_actions(self) -> list[str]:
         return []

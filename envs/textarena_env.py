@@ -168,10 +168,9 @@ class TextArenaEnv(TextEnv):
         observation = f"{observation}\n\nGame over: {self._outcome}".lstrip()
         return observation, reward, reward >= WIN_REWARD and not ended_by_invalid
 
-    def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
-        observation, reward, _, truncated, info = super().step(action)
-        # The base terminates on a win only; a TextArena game also ends on a loss.
-        return observation, reward, self._done, truncated and not self._done, info
+    def _episode_over(self, won: bool) -> bool:
+        """A TextArena game also ends on a loss."""
+        return self._done
 
     def _admissible_actions(self) -> list[str]:
         if self._done:

@@ -160,11 +160,9 @@ class WebShopEnv(TextEnv):
         reward = self._score if self.reward_mode == "score" else float(won)
         return self._render(), reward * self.reward_scale, won
 
-    def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
-        """The base step, but terminated on any purchase (WebShop's done), not only on a won one."""
-        observation, reward, _, truncated, info = super().step(action)
-        terminated = self._page == "done"
-        return observation, reward, terminated, truncated and not terminated, info
+    def _episode_over(self, won: bool) -> bool:
+        """Any purchase ends the episode (WebShop's done), not only a won one."""
+        return self._page == "done"
 
     def _search(self, keywords: str) -> None:
         """Run the query and show result page 1 (WebShop joins space-split keywords back with spaces)."""
