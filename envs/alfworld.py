@@ -126,8 +126,6 @@ class ALFWorldEnv(TextEnv):
     - v0: initial release (alfworld 0.4 grammar and text).
     """
 
-    # render_fps only keeps Gymnasium's checker quiet (as in toy_text); text renders at once
-
     def __init__(
         self,
         split: str = "train",
