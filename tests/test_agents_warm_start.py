@@ -1,0 +1,75 @@
+"""Warm start, baselines and the shipped tiny checkpoint, on the ALFWorld-style env."""
+
+import json
+from dataclasses import asdict
+
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from agents import ExpertPolicy, RandomPolicy, collect_rollout, evaluate, load_template
+from agents.tiny import DEFAULT_CHECKPOINT, TinyConfig
+from agents.warm_start import WarmStartConfig, collect_demonstrations, warm_start
+from envs.batch import EnvBatch
+
+SMALL = WarmStartConfig(
+    demo_episodes=4,
+    model=TinyConfig(
+        hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, head_dim=16, intermediate_size=64
+    ),
+    sft_steps=2,
+    batch_size=4,
+    eval_episodes=2,
+    env_kwargs={**WarmStartConfig().env_kwargs, "max_steps": 3},
+)
+TEMPLATE = load_template("alfworld", "compact", history_length=1)
+
+
+def test_demonstrations_are_expert_commands_in_compact_prompts():
+    demos = collect_demonstrations(SMALL)
+    assert len(demos) >= SMALL.demo_episodes
+    assert all(prompt.startswith("task : ") and "actions : " in prompt for prompt, _ in demos)
+    assert {action.split()[0] for _, action in demos} <= {"go", "open", "take", "move"}
+
+
+def test_warm_start_writes_a_checkpoint_and_reuses_it_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAYERVERL_CACHE", str(tmp_path))
+    out = warm_start(SMALL)
+    assert out.parent == tmp_path and SMALL.key() in out.name
+    summary = json.loads((out / "warm_start.json").read_text())
+    assert summary["demo_steps"] > 0 and summary["config"]["sft_steps"] == 2
+    assert 0.0 <= summary["valid_unseen"]["greedy"]["success"] <= 1.0
+    assert AutoModelForCausalLM.from_pretrained(out).config.num_hidden_layers == 2
+    stamp = (out / "warm_start.json").stat().st_mtime
+    assert warm_start(SMALL) == out and (out / "warm_start.json").stat().st_mtime == stamp
+    assert WarmStartConfig(sft_steps=3).key() != WarmStartConfig(sft_steps=2).key()
+
+
+def test_expert_and_random_baselines_share_the_evaluation_path():
+    kwargs = {**WarmStartConfig().env_kwargs, "split": "valid_unseen"}
+    expert = evaluate(ExpertPolicy(), "alfworld", TEMPLATE, episodes=12, env_kwargs=kwargs, max_steps=20)
+    random = evaluate(
+        RandomPolicy(seed=0), "alfworld", TEMPLATE, episodes=12, env_kwargs=kwargs, max_steps=20
+    )
+    assert expert.success == 1.0 and list(expert.per_task_type) == ["pick_and_place_simple"]
+    assert random.success < expert.success
+
+
+def test_alfworld_groups_start_identical():
+    with EnvBatch("alfworld", 16, **WarmStartConfig().env_kwargs) as envs:
+        rollout = collect_rollout(
+            envs, RandomPolicy(seed=0), TEMPLATE, [3, 4, 5, 6], group_size=4, max_steps=3
+        )
+    for group in range(4):
+        first = [s for s in rollout.steps if s.group_id == group and s.step_idx == 0]
+        assert len({s.prompt for s in first}) == 1 and len({s.anchor for s in first}) == 1
+    assert len({s.anchor for s in rollout.steps if s.step_idx == 0}) == 4
+
+
+def test_shipped_checkpoint_loads_with_auto_classes_and_records_its_validation():
+    model = AutoModelForCausalLM.from_pretrained(DEFAULT_CHECKPOINT)
+    tokenizer = AutoTokenizer.from_pretrained(DEFAULT_CHECKPOINT)
+    assert model.config.num_hidden_layers >= 8 and tokenizer.chat_template
+    summary = json.loads((DEFAULT_CHECKPOINT / "warm_start.json").read_text())
+    result = summary["valid_unseen"]["greedy"]
+    assert result["episodes"] == 134 and result["ci"][0] <= result["success"] <= result["ci"][1]
+    assert 0.05 <= result["success"] <= 0.40  # weak but not hopeless, so RL has room
+    assert summary["config"] == asdict(WarmStartConfig())  # the documented command regenerates it
