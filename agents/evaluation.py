@@ -28,13 +28,15 @@ def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float
 
 @dataclass
 class EvalResult:
-    """Success rate, its 95% Wilson CI, mean score (None if the env has none) and per-task-type results."""
+    """Success rate, its 95% Wilson CI, mean score (None if the env has none), per-task-type results and
+    per-episode outcomes (kept out of `to_dict`, written to episodes.jsonl by the trainer)."""
 
     success: float
     ci: tuple[float, float]
     episodes: int
     score: float | None = None
     per_task_type: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outcomes: list[dict[str, Any]] = field(default_factory=list)  # one per episode: episode (seed), won, ...
 
     def to_dict(self) -> dict[str, Any]:
         result = {"success": self.success, "ci": list(self.ci), "episodes": self.episodes}
@@ -67,6 +69,7 @@ def summarize(trajectories: list[Trajectory]) -> EvalResult:
         episodes=len(trajectories),
         score=sum(scores) / len(scores) if scores else None,
         per_task_type=per_type,
+        outcomes=[{"episode": t.seed, "won": t.won, "task_type": t.task_type, "score": t.score} for t in trajectories],
     )
 
 

@@ -1,4 +1,5 @@
-"""What a finished run writes: config.yaml, summary.json, report.md and curves.png (metrics.jsonl is written as it runs)."""
+"""What a finished run writes: config.yaml, summary.json, episodes.jsonl, report.md and curves.png
+(metrics.jsonl is written as it runs)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,21 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 
-def write_report(out_dir: Path, cfg: DictConfig, summary: dict[str, Any], history: list[dict[str, Any]]) -> None:
-    """Write every run output into `out_dir` and print the one-paragraph summary."""
+def write_report(
+    out_dir: Path, cfg: DictConfig, summary: dict[str, Any], history: list[dict[str, Any]],
+    evaluations: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Write every run output into `out_dir` and print the one-paragraph summary.
+
+    `evaluations` ({"base"|"final": {split: EvalResult}}) adds episodes.jsonl, one line per evaluated episode.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
+    if evaluations is not None:
+        with open(out_dir / "episodes.jsonl", "w") as f:
+            for phase, results in evaluations.items():
+                for split, result in results.items():
+                    for outcome in result.outcomes:
+                        f.write(json.dumps({"phase": phase, "split": split, **outcome}) + "\n")
     (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     plot_curves(out_dir / "curves.png", history, summary)

@@ -17,7 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from agents import HFBackend, LMPolicy, collect_rollout, evaluate, load_template
+from agents import EvalResult, HFBackend, LMPolicy, collect_rollout, evaluate, load_template
 from agents.rollout import Rollout
 from envs.batch import EnvBatch
 from layerverl.algos import get_advantage_fn
@@ -113,15 +113,19 @@ def compute_advantages(rollout: Rollout, cfg: DictConfig):
     return get_advantage_fn(cfg.algo.name)(**samples, **options)
 
 
-def evaluate_policy(run: Run, cfg: DictConfig, split: str | None) -> dict[str, Any]:
+def split_name(split: str | None) -> str:
+    """The key of an evaluation split in summaries ("eval" for envs without splits)."""
+    return "eval" if split is None else str(split)
+
+
+def evaluate_policy(run: Run, cfg: DictConfig, split: str | None) -> EvalResult:
     """Greedy (or `trainer.eval_temperature`) success on an evaluation split, with its 95% CI."""
     policy = LMPolicy(run.policy.backend, run.tokenizer, temperature=cfg.trainer.eval_temperature,
                       max_new_tokens=cfg.model.max_new_tokens, max_prompt_tokens=cfg.model.max_prompt_tokens,
                       seed=cfg.seed)
     kwargs = dict(run.env_kwargs, **({"split": split} if split else {}))
-    result = evaluate(policy, cfg.env.name, run.eval_template, cfg.trainer.eval_episodes, kwargs,
-                      kwargs.get("max_steps", 50), batch_size=cfg.trainer.eval_batch_size)
-    return result.to_dict()
+    return evaluate(policy, cfg.env.name, run.eval_template, cfg.trainer.eval_episodes, kwargs,
+                    kwargs.get("max_steps", 50), batch_size=cfg.trainer.eval_batch_size)
 
 
 def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
@@ -139,7 +143,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         run.policy.calls, start, history, base, wall = (
             state["policy_calls"], state["iteration"], state["history"], state["base"], state["wall_time_s"])
     if base is None:
-        base = {split: evaluate_policy(run, cfg, split) for split in splits}
+        base = {split_name(split): evaluate_policy(run, cfg, split) for split in splits}
     started = time.perf_counter() - wall
     logger = MetricsLogger(out_dir, history, cfg.trainer.wandb_project, out_dir.name,
                            OmegaConf.to_container(cfg, resolve=True))
@@ -173,8 +177,10 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         # evaluation
         if cfg.trainer.eval_every and (iteration + 1) % cfg.trainer.eval_every == 0 and iteration + 1 < cfg.trainer.iterations:
             for split in splits:
-                metrics.update({f"eval/{split}/{k}": v for k, v in evaluate_policy(run, cfg, split).items()
-                                if k in ("success", "score")})
+                result = evaluate_policy(run, cfg, split)
+                metrics[f"eval/{split}/success"] = result.success
+                if result.score is not None:
+                    metrics[f"eval/{split}/score"] = result.score
         history.append(metrics)
         logger.log(metrics)
         bar.set_postfix(success=f"{metrics['train/success_rate']:.2f}", ret=f"{metrics['train/episode_return']:.2f}")
@@ -186,17 +192,18 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
                 "optimizer": run.updater.optimizer.state_dict(), "policy_calls": run.policy.calls,
                 "history": history, "base": base, "wall_time_s": time.perf_counter() - started,
             })
-    final = base if start == cfg.trainer.iterations == 0 else {split: evaluate_policy(run, cfg, split) for split in splits}
+    final = base if start == cfg.trainer.iterations == 0 else {split_name(s): evaluate_policy(run, cfg, s) for s in splits}
     summary = {
         "env": cfg.env.name, "algo": cfg.algo.name, "model": cfg.model.name,
         "layers": run.layer_report["layers"], "num_layers": run.layer_report["num_layers"],
         "trainable_params": run.layer_report["trainable_params"], "total_params": run.layer_report["total_params"],
         "optimizer_params": sum(p.numel() for g in run.updater.optimizer.param_groups for p in g["params"]),
         "wall_time_s": time.perf_counter() - started, "iterations": cfg.trainer.iterations,
-        "base": base, "final": final,
+        "base": {split: result.to_dict() for split, result in base.items()},
+        "final": {split: result.to_dict() for split, result in final.items()},
     }
     logger.close()
-    write_report(out_dir, cfg, summary, history)
+    write_report(out_dir, cfg, summary, history, {"base": base, "final": final})
     if cfg.trainer.export_merged:
         run.model.save_pretrained(out_dir / "merged")
         run.tokenizer.save_pretrained(out_dir / "merged")

@@ -53,8 +53,11 @@ def test_only_the_chosen_layer_changes(tiny_path, tmp_path):
     assert summary["optimizer_params"] == summary["trainable_params"] < summary["total_params"]
     assert set(torch.load(tmp_path / "checkpoints" / "latest.pt", weights_only=False)["trained"]) == {
         n for n in before if n.startswith("model.layers.2.")}
-    for name in ("config.yaml", "metrics.jsonl", "summary.json", "report.md", "curves.png"):
+    for name in ("config.yaml", "metrics.jsonl", "summary.json", "report.md", "curves.png", "episodes.jsonl"):
         assert (tmp_path / name).stat().st_size > 0
+    episodes = [json.loads(line) for line in (tmp_path / "episodes.jsonl").read_text().splitlines()]
+    assert [(e["phase"], e["split"], e["episode"]) for e in episodes] == [
+        (phase, "valid_unseen", i) for phase in ("base", "final") for i in range(2)]
 
 
 def test_layer_all_trains_everything(tiny_path, tmp_path):
