@@ -38,6 +38,10 @@ class MetricsLogger:
         if self.wandb is not None:
             self.wandb.log(row, step=step)
 
+    def histogram(self, name: str, values, step: int) -> None:
+        """A distribution (e.g. step-group sizes) for TensorBoard's histogram tab."""
+        self.tensorboard.add_histogram(name, values, step)
+
     def close(self) -> None:
         self.tensorboard.close()
         if self.wandb is not None:

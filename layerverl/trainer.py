@@ -6,6 +6,7 @@ periodic evaluation and checkpoints. Only the chosen layers train; the optimizer
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -43,7 +44,6 @@ class Run:
     layer_report: dict[str, Any]
     env_kwargs: dict[str, Any]
     template: Any
-    eval_template: Any
 
 
 def setup(cfg: DictConfig) -> Run:
@@ -84,7 +84,7 @@ def setup(cfg: DictConfig) -> Run:
     env_kwargs = {**OmegaConf.to_container(cfg.env.kwargs, resolve=True),
                   **(OmegaConf.to_container(model_env_kwargs, resolve=True) if model_env_kwargs else {})}
     template = load_template(cfg.env.name, cfg.model.prompt_variant, cfg.model.history_length)
-    return Run(model, tokenizer, policy, updater, layer_report, env_kwargs, template, template)
+    return Run(model, tokenizer, policy, updater, layer_report, env_kwargs, template)
 
 
 def rollout_iteration(run: Run, cfg: DictConfig, iteration: int) -> Rollout:
@@ -124,7 +124,7 @@ def evaluate_policy(run: Run, cfg: DictConfig, split: str | None) -> EvalResult:
                       max_new_tokens=cfg.model.max_new_tokens, max_prompt_tokens=cfg.model.max_prompt_tokens,
                       seed=cfg.seed)
     kwargs = dict(run.env_kwargs, **({"split": split} if split else {}))
-    return evaluate(policy, cfg.env.name, run.eval_template, cfg.trainer.eval_episodes, kwargs,
+    return evaluate(policy, cfg.env.name, run.template, cfg.trainer.eval_episodes, kwargs,
                     kwargs.get("max_steps", 50), batch_size=cfg.trainer.eval_batch_size)
 
 
@@ -150,6 +150,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     bar = tqdm(range(start, cfg.trainer.iterations), desc="RL", initial=start, total=cfg.trainer.iterations)
     for iteration in bar:
         metrics: dict[str, Any] = {"iteration": iteration + 1}
+        metrics["train/lr"] = set_learning_rate(run.updater.optimizer, cfg, iteration)
         # rollout
         tick = time.perf_counter()
         rollout = rollout_iteration(run, cfg, iteration)
@@ -160,6 +161,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         adv = compute_advantages(rollout, cfg)
         metrics["time/advantage_s"] = time.perf_counter() - tick
         metrics.update(advantage_metrics(adv))
+        logger.histogram("train/step_group_size", adv.step_group_size, iteration + 1)
         # update: only samples with a learning signal enter the PPO epochs unless a KL/entropy term needs all
         tick = time.perf_counter()
         keep = np.flatnonzero(np.abs(adv.total) > 1e-8) if cfg.trainer.drop_zero_advantage else np.arange(len(adv.total))
@@ -208,6 +210,22 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         run.model.save_pretrained(out_dir / "merged")
         run.tokenizer.save_pretrained(out_dir / "merged")
     return summary
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, cfg: DictConfig, iteration: int) -> float:
+    """Set this iteration's learning rate (linear warm-up, then constant or cosine to 0); returns the base one."""
+    schedule, warmup, total = cfg.trainer.lr_schedule, cfg.trainer.warmup_iterations, cfg.trainer.iterations
+    if schedule not in ("constant", "cosine"):
+        raise ConfigError(f"trainer.lr_schedule must be constant or cosine; got {schedule!r}")
+    factor = 1.0
+    if iteration < warmup:
+        factor = (iteration + 1) / warmup
+    elif schedule == "cosine":
+        factor = 0.5 * (1 + math.cos(math.pi * (iteration - warmup) / max(total - warmup, 1)))
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+        group["lr"] = group["initial_lr"] * factor
+    return cfg.trainer.lr * factor
 
 
 def advantage_metrics(adv) -> dict[str, float]:
