@@ -44,6 +44,7 @@ class Run:
     layer_report: dict[str, Any]
     env_kwargs: dict[str, Any]
     template: Any
+    envs: EnvBatch  # the training envs, built once: some envs (math, webshop) are costly to construct
 
 
 def setup(cfg: DictConfig) -> Run:
@@ -84,16 +85,15 @@ def setup(cfg: DictConfig) -> Run:
     env_kwargs = {**OmegaConf.to_container(cfg.env.kwargs, resolve=True),
                   **(OmegaConf.to_container(model_env_kwargs, resolve=True) if model_env_kwargs else {})}
     template = load_template(cfg.env.name, cfg.model.prompt_variant, cfg.model.history_length)
-    return Run(model, tokenizer, policy, updater, layer_report, env_kwargs, template)
+    batch = EnvBatch(cfg.env.name, cfg.trainer.groups * cfg.trainer.group_size, **env_kwargs)
+    return Run(model, tokenizer, policy, updater, layer_report, env_kwargs, template, batch)
 
 
 def rollout_iteration(run: Run, cfg: DictConfig, iteration: int) -> Rollout:
     """G groups x N envs on fresh training tasks (seeded by the iteration), sampled at the train temperature."""
     seeds = [TRAIN_SEED_OFFSET + cfg.seed * 100_003 + iteration * cfg.trainer.groups + g for g in range(cfg.trainer.groups)]
-    num_envs = cfg.trainer.groups * cfg.trainer.group_size
-    with EnvBatch(cfg.env.name, num_envs, **run.env_kwargs) as batch:
-        return collect_rollout(batch, run.policy, run.template, seeds, cfg.trainer.group_size,
-                               run.env_kwargs.get("max_steps", 50))
+    return collect_rollout(run.envs, run.policy, run.template, seeds, cfg.trainer.group_size,
+                           run.env_kwargs.get("max_steps", 50))
 
 
 def compute_advantages(rollout: Rollout, cfg: DictConfig):
@@ -205,6 +205,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         "final": {split: result.to_dict() for split, result in final.items()},
     }
     logger.close()
+    run.envs.close()
     write_report(out_dir, cfg, summary, history, {"base": base, "final": final})
     if cfg.trainer.export_merged:
         run.model.save_pretrained(out_dir / "merged")
