@@ -95,14 +95,16 @@ class Updater:
         )
 
     @torch.no_grad()
-    def ref_logprobs(self, batch: TokenBatch, prefix: torch.Tensor | None) -> torch.Tensor:
-        """Reference log-probs: swap the reference copy of the trained parameters in, forward, swap back."""
+    def add_ref_logprobs(self, micro: list[dict]) -> None:
+        """Reference log-probs of every micro-batch: swap the reference copy of the trained parameters in
+        once, forward each micro-batch, swap back."""
         params = dict(self.model.named_parameters())
         current = {name: params[name].detach().clone() for name in self.ref_state}
         for name, tensor in self.ref_state.items():
             params[name].copy_(tensor)
         try:
-            return token_logprobs(self.forward(batch, prefix), batch.targets, self.temperature)[0]
+            for m in micro:
+                m["ref"] = token_logprobs(self.forward(m["batch"], m["prefix"]), m["batch"].targets, self.temperature)[0]
         finally:
             for name, tensor in current.items():
                 params[name].copy_(tensor)
@@ -153,9 +155,10 @@ class Updater:
                     for row, i in enumerate(rows):
                         start_pos = len(prompts[i]) - 1
                         old[row, start_pos : start_pos + len(old_logprobs[i])] = torch.tensor(old_logprobs[i])
-                ref = self.ref_logprobs(batch, prefix) if self.ref_state is not None else None
-            micro.append({"batch": batch, "prefix": prefix, "old": old, "ref": ref,
+            micro.append({"batch": batch, "prefix": prefix, "old": old, "ref": None,
                           "advantages": torch.tensor(advantages[rows], dtype=torch.float32)})
+        if self.ref_state is not None:
+            self.add_ref_logprobs(micro)
         return micro
 
     def _backward(self, micro: dict, batch_tokens: int, batch_sequences: int) -> dict[str, float]:

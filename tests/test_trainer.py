@@ -120,3 +120,10 @@ def test_learning_rate_schedule(tiny_path):
     assert optimizer.param_groups[0]["lr"] == pytest.approx(rates[-1])
     with pytest.raises(ValueError, match="lr_schedule"):
         trainer_module.set_learning_rate(optimizer, config(tiny_path, "trainer.lr_schedule=step"), 0)
+
+
+def test_kl_to_a_layer_only_reference(tiny_path, tmp_path):
+    train(config(tiny_path, "layer=2", "algo.loss.kl_coef=0.1", "trainer.mini_batches=1"), tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["actor/kl_loss"] == pytest.approx(0.0, abs=1e-6)  # first update: policy == reference
+    assert rows[1]["actor/kl_loss"] > 0.0
