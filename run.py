@@ -11,7 +11,10 @@ from layerverl.config import ConfigError, check_overrides, normalize_argv
 
 @hydra.main(config_path="configs", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    layerverl.run(cfg)
+    try:
+        layerverl.run(cfg)
+    except ConfigError as error:  # e.g. resuming a run directory that holds another config
+        sys.exit(f"config error: {error}")
 
 
 if __name__ == "__main__":

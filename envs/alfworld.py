@@ -7,7 +7,7 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-from envs.alfworld_expert import expert_plan
+from envs.alfworld_expert import expert_plan, search_action
 from envs.alfworld_rules import Effect, commands, intro, normalize_command, static_commands
 from envs.alfworld_world import (
     MAX_TASKS_PER_SPLIT,
@@ -193,6 +193,10 @@ class ALFWorldEnv(TextEnv):
         """The planner expert's next command, admissible in the current state ("look" once the goal holds)."""
         plan = self._expert_plan()
         return plan[0] if plan else "look"
+
+    def search_action(self) -> str:
+        """The searcher's next command: finds the goal object by looking, from what the prompt shows."""
+        return search_action(self._require_world())
 
     # -- TextEnv hooks ------------------------------------------------------------------------------------
     def _reset(self, options: dict[str, Any]) -> str:

@@ -1,7 +1,13 @@
-"""The planner expert: the remaining winning commands from any state, using full knowledge of the world.
+"""Two experts: the planner, which knows where everything is, and a searcher, which has to look.
 
-It replans from the current state on every call, so it also recovers after another policy's moves
-(DAgger-style data). Every command it returns is admissible when its turn comes.
+The planner (`expert_plan`) returns the remaining winning commands from any state, using full knowledge
+of the world. It replans from the current state on every call, so it also recovers after another
+policy's moves (DAgger-style data). Every command it returns is admissible when its turn comes.
+
+The searcher (`search_action`) finds the goal object the way an agent that sees only the current
+observation must: it visits the receptacles one after another and opens closed ones until it sees an
+object of the goal class. Its choice depends only on what the current prompt shows, so a memoryless
+policy can imitate it exactly; the planner's first moves cannot be imitated without its knowledge.
 """
 
 from __future__ import annotations
@@ -28,6 +34,27 @@ def expert_plan(world: World) -> list[str]:
     placed = placed_goal_items(world)
     needed = (2 if task.kind == TWO else 1) - len(placed)
     return _Planner(world).plan(placed, needed) if needed > 0 else []
+
+
+def search_action(world: World) -> str:
+    """The searcher's next command: open what is closed here, take a goal object seen here, else go on to
+    the next receptacle in alphabetical order (the order of the "go to" commands), skipping the goal's
+    receptacle class (goal objects never start there). Once it holds something the planner finishes,
+    whose remaining moves need only receptacles the intro lists (and, for light tasks, the lamp's place)."""
+    task = world.task
+    if world.holding is not None or goal_met(world):
+        plan = expert_plan(world)
+        return plan[0] if plan else "look"
+    here = world.receptacles.get(world.agent_at) if world.agent_at else None
+    if here is not None:
+        if here.openable and not here.is_open:
+            return f"open {here.name}"
+        seen = [name for name in here.contents if world.items[name].kind == task.object]
+        if seen and here.kind != task.receptacle:
+            return f"take {min(seen)} from {here.name}"
+    route = sorted(name for name, recep in world.receptacles.items() if recep.kind != task.receptacle)
+    later = [name for name in route if here is None or name > here.name]
+    return f"go to {(later or route)[0]}"
 
 
 class _Planner:

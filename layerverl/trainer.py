@@ -130,6 +130,8 @@ def evaluate_policy(run: Run, cfg: DictConfig, split: str | None) -> EvalResult:
 
 def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Run RL for `trainer.iterations` iterations in `out_dir`; resume from its checkpoint when there is one."""
+    if cfg.trainer.lr_schedule not in ("constant", "cosine"):
+        raise ConfigError(f"trainer.lr_schedule must be constant or cosine; got {cfg.trainer.lr_schedule!r}")
     run = setup(cfg)
     splits = list(cfg.env.eval_splits)
     ckpt_dir = out_dir / "checkpoints"
@@ -216,8 +218,6 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 def set_learning_rate(optimizer: torch.optim.Optimizer, cfg: DictConfig, iteration: int) -> float:
     """Set this iteration's learning rate (linear warm-up, then constant or cosine to 0); returns the base one."""
     schedule, warmup, total = cfg.trainer.lr_schedule, cfg.trainer.warmup_iterations, cfg.trainer.iterations
-    if schedule not in ("constant", "cosine"):
-        raise ConfigError(f"trainer.lr_schedule must be constant or cosine; got {schedule!r}")
     factor = 1.0
     if iteration < warmup:
         factor = (iteration + 1) / warmup

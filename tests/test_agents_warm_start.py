@@ -1,12 +1,13 @@
 """Warm start, baselines and the shipped tiny checkpoint, on the ALFWorld-style env."""
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
+import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from agents import ExpertPolicy, RandomPolicy, collect_rollout, evaluate, load_template
-from agents.tiny import DEFAULT_CHECKPOINT, TinyConfig
+from agents.tiny import DEFAULT_CHECKPOINT, TinyConfig, load_pretrained
 from agents.warm_start import WarmStartConfig, collect_demonstrations, warm_start
 from envs.batch import EnvBatch
 
@@ -73,3 +74,15 @@ def test_shipped_checkpoint_loads_with_auto_classes_and_records_its_validation()
     assert result["episodes"] == 134 and result["ci"][0] <= result["success"] <= result["ci"][1]
     assert 0.05 <= result["success"] <= 0.40  # weak but not hopeless, so RL has room
     assert summary["config"] == asdict(WarmStartConfig())  # the documented command regenerates it
+
+
+def test_snapshot_at_step_k_is_the_run_with_k_steps(tmp_path, monkeypatch):
+    """The SFT rate does not decay, so `--snapshots` shows what `--sft-steps k` would ship."""
+    monkeypatch.setenv("LAYERVERL_CACHE", str(tmp_path))
+    long_run = warm_start(replace(SMALL, sft_steps=200), snapshots=tmp_path / "snap")
+    short_run = warm_start(replace(SMALL, sft_steps=100))
+    assert sorted(p.name for p in (tmp_path / "snap").iterdir()) == ["step-100", "step-200"]
+    snapshot, _ = load_pretrained(tmp_path / "snap" / "step-100")
+    final, _ = load_pretrained(short_run)
+    assert all(torch.equal(a, b) for a, b in zip(snapshot.state_dict().values(), final.state_dict().values(), strict=True))
+    assert not torch.equal(load_pretrained(long_run)[0].lm_head.weight, final.lm_head.weight)

@@ -1,5 +1,6 @@
 """The offline ALFWorld-style env: Gymnasium API, alfworld 0.4 text, the expert, splits and knobs."""
 
+import copy
 import json
 import random
 import subprocess
@@ -16,6 +17,7 @@ from gymnasium.utils.env_checker import check_env
 import envs
 from envs import alfworld
 from envs.alfworld import SPLIT_SIZES, SPLITS, TASK_TYPES, ALFWorldEnv
+from envs.alfworld_expert import search_action
 from envs.alfworld_rules import HELP_TEXT
 from envs.alfworld_tables import OPENABLE
 from envs.alfworld_world import (
@@ -348,6 +350,33 @@ def test_expert_wins_with_small_rooms_and_recovers_from_random_moves():
                 if terminated:
                     break
             assert terminated or run_expert(env, info)[0]
+
+
+def test_searcher_wins_by_looking_not_by_knowing():
+    """The searcher wins every easy task with admissible commands, and hiding the goal object in another
+    receptacle it has not opened or reached yet never changes its move: it uses only what it can see."""
+    env = ALFWorldEnv(task_types=["pick_and_place_simple"], num_receptacles=5, num_distractors=2, max_steps=20)
+    hidden_moves = 0
+    for seed in range(60):
+        _, info = env.reset(seed=seed)
+        while not info["won"]:
+            world = env._world
+            action = env.search_action()
+            assert action in info["admissible_actions"]
+            goal = next(item for item in world.items.values() if item.kind == world.task.object)
+            if world.holding is None and goal.location != world.agent_at:
+                for place in world.receptacles:
+                    if place in (world.agent_at, goal.location) or world.receptacles[place].kind == world.task.receptacle:
+                        continue
+                    moved = copy.deepcopy(world)
+                    moved.receptacles[goal.location].contents.remove(goal.name)
+                    moved.receptacles[place].contents.append(goal.name)
+                    moved.items[goal.name].location = place
+                    assert search_action(moved) == action
+                    hidden_moves += 1
+            _, _, terminated, truncated, info = env.step(action)
+            assert not truncated
+    assert hidden_moves > 100
 
 
 def test_random_agent_is_far_below_the_expert():

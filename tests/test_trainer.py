@@ -113,13 +113,17 @@ def test_every_env_and_algo_runs_two_iterations(tiny_path, tmp_path, env, algo):
 def test_learning_rate_schedule(tiny_path):
     model = torch.nn.Linear(2, 2)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    cfg = config(tiny_path, "trainer.iterations=10", "trainer.warmup_iterations=2", "trainer.lr_schedule=cosine")
+    cfg = config(tiny_path, "trainer.iterations=10", "trainer.warmup_iterations=2", "trainer.lr_schedule=cosine",
+                 "trainer.lr=1e-3")
     rates = [trainer_module.set_learning_rate(optimizer, cfg, i) for i in range(10)]
     assert rates[0] == pytest.approx(5e-4) and rates[1] == pytest.approx(1e-3) and rates[2] == pytest.approx(1e-3)
     assert rates[-1] < 1e-4 and all(a >= b for a, b in zip(rates[1:-1], rates[2:], strict=True))
     assert optimizer.param_groups[0]["lr"] == pytest.approx(rates[-1])
+
+def test_bad_schedule_stops_before_any_work(tiny_path, tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_module, "setup", lambda cfg: pytest.fail("setup ran"))
     with pytest.raises(ValueError, match="lr_schedule"):
-        trainer_module.set_learning_rate(optimizer, config(tiny_path, "trainer.lr_schedule=step"), 0)
+        train(config(tiny_path, "trainer.lr_schedule=step"), tmp_path)
 
 
 def test_kl_to_a_layer_only_reference(tiny_path, tmp_path):
