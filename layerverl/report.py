@@ -52,6 +52,14 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+SMOOTHING = 5  # iterations in the rolling mean of the training curves (each iteration sees other tasks)
+
+
+def rolling_mean(values: list[float], window: int = SMOOTHING) -> list[float]:
+    """Mean of each value and the up to `window - 1` before it."""
+    return [sum(values[max(0, i - window + 1) : i + 1]) / (i + 1 - max(0, i - window + 1)) for i in range(len(values))]
+
+
 def plot_curves(path: Path, history: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     """Training success and return per iteration, with the evaluation points."""
     import matplotlib
@@ -61,15 +69,19 @@ def plot_curves(path: Path, history: list[dict[str, Any]], summary: dict[str, An
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
     iterations = [row["iteration"] for row in history]
-    left.plot(iterations, [row["train/success_rate"] for row in history], label="train (sampled)")
-    for split in summary["final"]:
+    success = [row["train/success_rate"] for row in history]
+    left.plot(iterations, success, alpha=0.35, color="C0")
+    left.plot(iterations, rolling_mean(success), color="C0", label=f"train (sampled, mean of {SMOOTHING})")
+    for color, split in enumerate(summary["final"], start=1):
         points = [(0, summary["base"][split]["success"])]
         points += [(row["iteration"], row[f"eval/{split}/success"]) for row in history if f"eval/{split}/success" in row]
         points.append((summary["iterations"], summary["final"][split]["success"]))
-        left.plot(*zip(*points, strict=True), marker="o", label=f"eval {split}")
+        left.plot(*zip(*points, strict=True), marker="o", color=f"C{color}", label=f"eval {split}")
     left.set(xlabel="iteration", ylabel="success rate", title="success")
     left.legend()
-    right.plot(iterations, [row["train/episode_return"] for row in history])
+    returns = [row["train/episode_return"] for row in history]
+    right.plot(iterations, returns, alpha=0.35, color="C0")
+    right.plot(iterations, rolling_mean(returns), color="C0")
     right.set(xlabel="iteration", ylabel="mean episode return", title="return")
     fig.suptitle(f"{summary['env']} / {summary['algo']} / layers {summary['layers']}")
     fig.tight_layout()

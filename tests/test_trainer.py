@@ -11,6 +11,7 @@ import envs
 import layerverl.trainer as trainer_module
 from agents.tiny import TinyConfig, build_model, train_tokenizer
 from layerverl.config import CONFIG_DIR, normalize_argv
+from layerverl.report import rolling_mean
 from layerverl.trainer import train
 
 FAST = [
@@ -131,3 +132,8 @@ def test_kl_to_a_layer_only_reference(tiny_path, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["actor/kl_loss"] == pytest.approx(0.0, abs=1e-6)  # first update: policy == reference
     assert rows[1]["actor/kl_loss"] > 0.0
+
+
+def test_training_curves_are_smoothed_over_the_last_iterations():
+    assert rolling_mean([1, 2, 3, 4, 5, 6], window=3) == [1, 1.5, 2, 3, 4, 5]
+    assert rolling_mean([]) == []
