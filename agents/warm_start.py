@@ -276,6 +276,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sft-steps", type=int, default=WarmStartConfig.sft_steps)
     parser.add_argument("--demo-episodes", type=int, default=WarmStartConfig.demo_episodes)
     parser.add_argument("--eval-episodes", type=int, default=WarmStartConfig.eval_episodes)
+    parser.add_argument("--expert", choices=sorted(EXPERTS), default=WarmStartConfig.expert)
+    parser.add_argument("--history-length", type=int, default=WarmStartConfig.history_length)
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (1 is polite on a shared machine)"
     )
@@ -286,7 +288,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = WarmStartConfig(
-        sft_steps=args.sft_steps, demo_episodes=args.demo_episodes, eval_episodes=args.eval_episodes
+        sft_steps=args.sft_steps, demo_episodes=args.demo_episodes, eval_episodes=args.eval_episodes,
+        expert=args.expert, history_length=args.history_length,
     )
     if args.evaluate:
         for temperature in (0.0, 1.0):
