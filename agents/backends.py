@@ -41,12 +41,13 @@ class GenerationBackend(Protocol):
     def load_layer_weights(self, state_dict: dict[str, torch.Tensor]) -> None: ...
 
 
-def check_layer_names(names: list[str], known: set[str]) -> None:
-    """Reject names that are not decoder-layer parameters of the model (typos, embeddings, heads)."""
+def check_layer_names(names: list[str], known: set[str] | None = None) -> None:
+    """Reject names that are not decoder-layer parameters (embeddings, heads) or, given `known`, not
+    parameters of the model (typos)."""
     for name in names:
         if not LAYER_PARAM.search(name):
             raise ValueError(f"{name!r} is not a decoder-layer parameter (expected '...layers.<k>....')")
-        if name not in known:
+        if known is not None and name not in known:
             raise KeyError(f"{name!r} is not a parameter of the rollout model")
 
 
@@ -195,7 +196,7 @@ class VLLMBackend:
 
     def load_layer_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
         """Reload only the given decoder-layer tensors inside the engine (weights stay resident)."""
-        check_layer_names(list(state_dict), set(state_dict))
+        check_layer_names(list(state_dict))  # the engine's parameter names are not visible from here
         items = [(name, tensor.detach().cpu()) for name, tensor in state_dict.items()]
         self.llm.collective_rpc(_reload_weights, args=(items,))
 

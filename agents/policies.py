@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass, field
 
 from agents.backends import GenerationBackend
+from agents.prompts import encode_prompt
 
 
 @dataclass
@@ -61,10 +62,7 @@ class LMPolicy:
 
     def encode(self, prompt: str) -> list[int]:
         """Token ids of the chat-templated user message, ready for generation."""
-        text = self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-        )
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"][-self.max_prompt_tokens :]
+        return encode_prompt(self.tokenizer, prompt, self.max_prompt_tokens)
 
     def act(self, requests: list[ActRequest]) -> list[Response]:
         prompt_ids = [self.encode(r.prompt) for r in requests]

@@ -90,6 +90,15 @@ class PromptTemplate:
         return template.format_map(values)
 
 
+def encode_prompt(tokenizer, prompt: str, max_tokens: int, **template_kwargs: Any) -> list[int]:
+    """Token ids of `prompt` as the chat-templated user turn, ready for generation; long prompts keep their
+    last `max_tokens` (the current observation and the instruction live at the end)."""
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True, **template_kwargs
+    )
+    return tokenizer(text, add_special_tokens=False)["input_ids"][-max_tokens:]
+
+
 def load_template(env_name: str, variant: str = "think", history_length: int = 2) -> PromptTemplate:
     """The `variant` templates of `env_name` from agents/prompts/<env_name>.txt (else default.txt)."""
     if variant not in VARIANTS:

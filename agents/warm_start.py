@@ -37,7 +37,7 @@ import envs
 from agents.backends import HFBackend
 from agents.evaluation import evaluate
 from agents.policies import LMPolicy
-from agents.prompts import load_template
+from agents.prompts import encode_prompt, load_template
 from agents.tiny import TinyConfig, build_model, load_pretrained, train_tokenizer
 
 META_ACTIONS = ("help", "inventory", "look", "examine")  # detours skip these: they teach nothing
@@ -119,10 +119,7 @@ def encode_demos(
     """Each demo as (token ids, prompt length): chat-templated prompt, then `<action>a</action>` and EOS."""
     encoded = []
     for prompt, action in demos:
-        text = tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-        )
-        prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"][-max_prompt_tokens:]
+        prompt_ids = encode_prompt(tokenizer, prompt, max_prompt_tokens)
         response_ids = tokenizer(f"<action>{action}</action>", add_special_tokens=False)["input_ids"]
         encoded.append((prompt_ids + response_ids + [tokenizer.eos_token_id], len(prompt_ids)))
     return encoded

@@ -13,7 +13,7 @@ from uuid import uuid4
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
 
 import envs
-from agents.prompts import load_template
+from agents.prompts import encode_prompt, load_template
 from layerverl.verl_backend.config import AGENT_NAME
 from layerverl.verl_backend.episode import env_seed, episode_outputs, run_episode
 
@@ -37,9 +37,8 @@ class EnvAgentLoop(AgentLoopBase):
 
     def _encode(self, prompt: str) -> list[int]:
         """The chat-templated user message, keeping its last `prompt_length` tokens like the local policy."""
-        text = self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                                  add_generation_prompt=True, **self.apply_chat_template_kwargs)
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"][-self.rollout_config.prompt_length:]
+        return encode_prompt(self.tokenizer, prompt, self.rollout_config.prompt_length,
+                             **self.apply_chat_template_kwargs)
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
