@@ -182,9 +182,9 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         if cfg.trainer.eval_every and (iteration + 1) % cfg.trainer.eval_every == 0 and iteration + 1 < cfg.trainer.iterations:
             for split in splits:
                 result = evaluate_policy(run, cfg, split)
-                metrics[f"eval/{split}/success"] = result.success
+                metrics[f"eval/{split_name(split)}/success"] = result.success
                 if result.score is not None:
-                    metrics[f"eval/{split}/score"] = result.score
+                    metrics[f"eval/{split_name(split)}/score"] = result.score
         history.append(metrics)
         logger.log(metrics)
         bar.set_postfix(success=f"{metrics['train/success_rate']:.2f}", ret=f"{metrics['train/episode_return']:.2f}")

@@ -137,3 +137,10 @@ def test_kl_to_a_layer_only_reference(tiny_path, tmp_path):
 def test_training_curves_are_smoothed_over_the_last_iterations():
     assert rolling_mean([1, 2, 3, 4, 5, 6], window=3) == [1, 1.5, 2, 3, 4, 5]
     assert rolling_mean([]) == []
+
+
+def test_mid_run_evaluations_use_the_summary_split_keys(tiny_path, tmp_path):
+    """TextArena has no splits: its evaluations are keyed "eval" in the summary and in metrics.jsonl alike."""
+    summary = train(config(tiny_path, "env=textarena", "trainer.eval_every=1"), tmp_path)
+    first = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+    assert list(summary["final"]) == ["eval"] and "eval/eval/success" in first
