@@ -9,6 +9,10 @@ prints iteration time, peak GPU memory and the bytes a weight sync of the traine
 mid/all ratios. When vLLM is importable it also loads the model into vLLM, syncs only the trained
 layer and checks the engine's copy bit for bit (`layerverl.verl_backend.weight_sync`).
 
+A second part runs verl's own FSDP2 wrap (`apply_fsdp2`: one unit per decoder layer) after our
+freeze (`freeze_for_fsdp`), on a one-process group, and times one PPO-sized forward/backward/step for
+layer=mid and layer=all: peak memory, time, and a check that only the chosen layer's weights moved.
+
     python benchmarks/gpu_smoke.py                    # one GPU, Qwen2.5-1.5B shape
     python benchmarks/gpu_smoke.py --device cpu --tiny  # CPU dry run of the same code path
 """
@@ -70,6 +74,19 @@ def build_model(tokenizer, tiny: bool, device: str) -> Qwen2ForCausalLM:
                          pad_token_id=tokenizer.pad_token_id)
     with torch.device(device):  # initialise in place: seconds for 1.5B parameters on a GPU
         return Qwen2ForCausalLM(config)
+
+
+def warm_up(tokenizer, args) -> None:
+    """Initialise the device's kernels and libraries on a toy model, so neither timed iteration pays for it."""
+    torch.manual_seed(0)
+    config = Qwen2Config(**TINY | {"vocab_size": len(tokenizer)})
+    with torch.device(args.device):
+        model = Qwen2ForCausalLM(config)
+        ids = torch.randint(0, len(tokenizer), (2, 16))
+    model(input_ids=ids, labels=ids).loss.backward()
+    model.generate(ids, max_new_tokens=4, do_sample=True, pad_token_id=tokenizer.pad_token_id)
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def one_iteration(spec: str, tokenizer, args) -> dict:
@@ -148,6 +165,77 @@ def _fingerprints(worker, layers):
     return layer_fingerprints(worker.model_runner.model.named_parameters(), layers, torch.bfloat16)
 
 
+def fsdp_step(spec: str, args) -> dict:
+    """verl's FSDP2 wrap after our freeze: one bf16-autocast forward/backward/AdamW step, timed after a warm-up."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from verl.utils.fsdp_utils import apply_fsdp2
+
+    from layerverl.verl_backend.config import TrainPlan
+    from layerverl.verl_backend.fsdp_freeze import freeze_for_fsdp
+
+    cuda = args.device.startswith("cuda")
+    torch.manual_seed(0)
+    shape = TINY | {"vocab_size": 512} if args.tiny else QWEN25_15B
+    with torch.device(args.device):
+        model = Qwen2ForCausalLM(Qwen2Config(**shape))
+    num_layers = len(decoder_layers(model))
+    layers = resolve_layers(spec, num_layers)
+    every = len(layers) == num_layers
+    report = freeze_for_fsdp(model, TrainPlan(layers=layers, num_layers=num_layers, train_embeddings=every,
+                                              train_lm_head=every))
+    apply_fsdp2(model, {"mesh": init_device_mesh("cuda" if cuda else "cpu", (1,))}, {})
+    optimizer = torch.optim.AdamW(trainable_parameters(model), lr=1e-5)
+    probe = {name: p for name, p in model.named_parameters() if name.endswith("mlp.down_proj.weight")}
+    before = {name: _full(p) for name, p in probe.items()}
+    ids = torch.randint(0, shape["vocab_size"], (args.fsdp_batch, args.fsdp_tokens), device=args.device)
+    times = []
+    for _ in range(2):  # the first step warms up kernels and allocates optimizer state
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        started = time.perf_counter()
+        with torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=cuda):
+            model(input_ids=ids, labels=ids).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - started)
+    moved = sorted(int(name.split(".layers.")[1].split(".")[0]) for name, p in probe.items()
+                   if not torch.equal(before[name], _full(p)))
+    if moved != layers:
+        raise SystemExit(f"gpu_smoke: FSDP2 step with layer={spec} moved layers {moved}, expected {layers}")
+    result = {"layer": spec, "trainable_params": report["trainable_params"], "step_s": times[-1],
+              "peak_gpu_bytes": torch.cuda.max_memory_allocated() if cuda else None, "layers_moved": moved}
+    del model, optimizer
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
+    return result
+
+
+def _full(tensor: torch.Tensor) -> torch.Tensor:
+    return (tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor).detach().clone()
+
+
+def fsdp_part(args) -> dict:
+    """FSDP2 steps for layer=mid and layer=all in a one-process group (nccl on a GPU, gloo on CPU)."""
+    import torch.distributed as dist
+
+    with tempfile.TemporaryDirectory() as folder:  # a file store: no port to collide with
+        dist.init_process_group("nccl" if args.device.startswith("cuda") else "gloo", rank=0, world_size=1,
+                                init_method=f"file://{folder}/store")
+        try:
+            results = {spec: fsdp_step(spec, args) for spec in ("mid", "all")}
+        finally:
+            dist.destroy_process_group()
+    for r in results.values():
+        memory = f"{r['peak_gpu_bytes'] / 2**30:.2f} GiB" if r["peak_gpu_bytes"] is not None else "n/a (CPU)"
+        print(f"FSDP2 layer={r['layer']:>3}: {r['trainable_params']:,} params train; step {r['step_s']:.3f} s; "
+              f"peak GPU memory {memory}; weights moved only in layers {r['layers_moved'] if r['layer'] == 'mid' else 'all'}")
+    return results
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -158,6 +246,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--max-prompt-tokens", type=int, default=512)
     parser.add_argument("--micro-batch-size", type=int, default=8)
+    parser.add_argument("--fsdp-batch", type=int, default=8, help="sequences per FSDP2 step")
+    parser.add_argument("--fsdp-tokens", type=int, default=512, help="tokens per sequence in the FSDP2 step")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -171,6 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"vLLM layer-sync check: {'on' if args.vllm_check else 'skipped (vllm not importable, or CPU/tiny run)'}")
     torch.backends.cuda.matmul.allow_tf32 = True
     tokenizer = build_tokenizer(args.max_steps)
+    warm_up(tokenizer, args)
     results = {spec: one_iteration(spec, tokenizer, args) for spec in ("mid", "all")}
     for r in results.values():
         memory = f"{r['peak_gpu_bytes'] / 2**30:.2f} GiB" if r["peak_gpu_bytes"] is not None else "n/a (CPU)"
@@ -185,8 +276,15 @@ def main(argv: list[str] | None = None) -> None:
     print("ratios mid/all: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
     if "vllm_sync" in mid:
         print(f"vLLM layer-only sync: {mid['vllm_sync']}")
-    if args.out:
+    if args.out:  # written now too, so a failure in the FSDP2 part keeps these figures
         args.out.write_text(json.dumps({"results": results, "ratios": ratios}, indent=2, default=str))
+    fsdp = fsdp_part(args)
+    ratios["fsdp_step_time"] = fsdp["mid"]["step_s"] / fsdp["all"]["step_s"]
+    if fsdp["mid"]["peak_gpu_bytes"]:
+        ratios["fsdp_peak_gpu_memory"] = fsdp["mid"]["peak_gpu_bytes"] / fsdp["all"]["peak_gpu_bytes"]
+    print("FSDP2 ratios mid/all: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items() if k.startswith("fsdp")))
+    if args.out:
+        args.out.write_text(json.dumps({"results": results, "fsdp": fsdp, "ratios": ratios}, indent=2, default=str))
 
 
 if __name__ == "__main__":

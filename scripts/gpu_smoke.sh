@@ -3,11 +3,14 @@
 #   one GiGPO iteration with layer=mid and one with layer=all on the ALFWorld-style env, with a randomly
 #   initialised Qwen2.5-1.5B-shaped model; prints iteration time, peak GPU memory and bytes synced as
 #   mid/all ratios; if vllm is importable, also syncs only the mid layer into vLLM and checks the copy.
+#   Then one forward/backward/step per layer spec under verl's FSDP2 wrap (one unit per decoder layer) after
+#   our freeze, checking that only the chosen layer's weights move; prints its time and memory ratios.
 #
 # Assumes on the GPU machine (nothing can be downloaded there):
 #   - a Python 3.10-3.12 ($PYTHON, default python3) with a CUDA build of torch, transformers 5.x,
 #     tokenizers, numpy, omegaconf/hydra-core, gymnasium, rapidfuzz, tqdm, matplotlib and verl 0.9.1
-#     (layerverl imports verl's core_algos); vllm is optional;
+#     (layerverl imports verl's core_algos, and verl imports ray and datasets); vllm is optional.
+#     scripts/gpu_wheels.sh fetches what such an image lacks as wheels, to install with --no-index;
 #   - this repository's working tree as the current directory's parent of scripts/.
 # Writes $OUT/gpu_smoke.json (OUT defaults to /tmp). Exits non-zero on any failure.
 set -euo pipefail

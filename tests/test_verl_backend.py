@@ -333,3 +333,17 @@ def test_rollout_metrics_and_verl_rows_to_history(tmp_path):
     assert [h["iteration"] for h in history] == [1, 2] and history[0]["time/gen_s"] == 3.0
     assert base["success"] == 0.1 and final["success"] == 0.5 and final["episodes"] == 10
     assert final["ci"][0] < 0.5 < final["ci"][1]
+
+
+def test_gpu_smoke_dry_runs_on_cpu(tmp_path):
+    """The GPU smoke check's code path (rollout, GiGPO update, sync filter, FSDP2 step) on a toy model."""
+    import json
+
+    from benchmarks.gpu_smoke import main
+
+    main(["--device", "cpu", "--tiny", "--groups", "1", "--group-size", "2", "--max-steps", "2",
+          "--fsdp-batch", "2", "--fsdp-tokens", "16", "--out", str(tmp_path / "smoke.json")])
+    result = json.loads((tmp_path / "smoke.json").read_text())
+    assert result["fsdp"]["mid"]["layers_moved"] == [2]
+    assert result["results"]["mid"]["bytes_synced"] < result["results"]["all"]["bytes_synced"]
+    assert 0 < result["ratios"]["trainable_params"] < 1
