@@ -5,7 +5,8 @@
     python -m layerverl.sweep env=alfworld algo=gigpo seeds=3 strategies=3 profile=docs/results/x/profile.json
 
 Sweep keys: `layers` (all | everyN | none | a comma list), `seeds` (a count N = 0..N-1, or a comma list;
-one explicit seed as `7,`), `base` / `full` (true | false), `strategies` (K: Only-BK, Boost-BK, Mid-K,
+one explicit seed as `7,`), `base` / `full` (true | false), `full_lr` (the full run's own learning rate;
+default trainer.lr, the paper's protocol), `strategies` (K: Only-BK, Boost-BK, Mid-K,
 Only-WK, Boost-WK from `profile`), `sweep_dir` (default multirun/<env>-<algo>-<model>), `num_layers`
 (when the model's config.json cannot be read). Every other `key=value` goes to `run.py` unchanged
 (`trainer.iterations=50`, `hydra/launcher=submitit_slurm`, ...). Each run's directory is
@@ -26,7 +27,7 @@ from typing import Any
 
 from layerverl.config import CONFIG_DIR, ConfigError, normalize_argv
 
-SWEEP_KEYS = ("layers", "seeds", "base", "full", "strategies", "profile", "sweep_dir", "num_layers")
+SWEEP_KEYS = ("layers", "seeds", "base", "full", "full_lr", "strategies", "profile", "sweep_dir", "num_layers")
 STATUSES = ("done", "resume", "new", "conflict")
 
 
@@ -185,7 +186,10 @@ def plan_sweep(argv: list[str], python: str = sys.executable) -> SweepPlan:
     for seed in seeds:
         if on["base"]:
             jobs.append(Job("base", seed, ("layer=all", "trainer.iterations=0"), "base"))
-        jobs += [Job(f"layer{spec}", seed, (f"layer={spec}",), "layer") for spec in (["all"] if on["full"] else []) + layers]
+        if on["full"] and sweep.get("full_lr"):  # its own lr: its own multirun
+            jobs.append(Job("layerall", seed, ("layer=all", f"trainer.lr={sweep['full_lr']}"), "layerall"))
+        full = ["all"] if on["full"] and not sweep.get("full_lr") else []
+        jobs += [Job(f"layer{spec}", seed, (f"layer={spec}",), "layer") for spec in full + layers]
         if strategies:
             jobs += [Job(name, seed, tuple(overrides), name)
                      for name, overrides in strategy_overrides(strategies, sweep["profile"]).items()]
@@ -199,11 +203,12 @@ def job_config(cfg: Any, job: Job) -> dict[str, Any]:
     """The resolved config a job's run records in its config.yaml: `cfg` with the job's overrides and seed."""
     from omegaconf import OmegaConf
 
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     expected = cfg.copy()
-    for override in (*job.overrides, f"seed={job.seed}"):
-        key, _, value = override.partition("=")
-        value = int(value) if value.lstrip("-").isdigit() else value  # as Hydra parses it: `3` -> 3
-        OmegaConf.update(expected, "layer.spec" if key == "layer" else key, value)
+    for override in OverridesParser.create().parse_overrides([*job.overrides, f"seed={job.seed}"]):
+        key = override.key_or_group  # values as Hydra parses them: `3` -> 3, `3e-4` -> 0.0003
+        OmegaConf.update(expected, "layer.spec" if key == "layer" else key, override.value())
     return OmegaConf.to_container(expected, resolve=True)
 
 

@@ -118,5 +118,15 @@ def test_strategy_jobs_use_the_profile(tmp_path):
         plan_sweep(["strategies=2", "num_layers=4"])
 
 
+def test_full_run_can_have_its_own_learning_rate(tmp_path):
+    plan = plan_sweep(["layers=0,1", "seeds=1", "full_lr=3e-4", "num_layers=4", f"sweep_dir={tmp_path}"], python="py")
+    full = next(j for j in plan.jobs if j.tag == "layerall")
+    assert job_config(compose([]), full)["trainer"]["lr"] == pytest.approx(3e-4)  # a float, as Hydra parses it
+    commands = [" ".join(c[1:]) for c in plan.commands]
+    assert any("layer=all trainer.lr=3e-4 seed=0 " in c and "subdir=alfworld-gigpo-layerall-seed${seed}" in c
+               for c in commands)
+    assert any(" layer=0,1 seed=0 " in c for c in commands)
+
+
 def test_sweep_keys_the_sweep_sets_are_refused():
     assert main(["layer=3", "num_layers=4", "--dry-run"]) == 2
