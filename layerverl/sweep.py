@@ -201,9 +201,8 @@ def plan_sweep(argv: list[str], python: str = sys.executable) -> SweepPlan:
 
 def job_config(cfg: Any, job: Job) -> dict[str, Any]:
     """The resolved config a job's run records in its config.yaml: `cfg` with the job's overrides and seed."""
-    from omegaconf import OmegaConf
-
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
 
     expected = cfg.copy()
     for override in OverridesParser.create().parse_overrides([*job.overrides, f"seed={job.seed}"]):
