@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from layerverl.layers import resolve_layers
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+SPEED_ONLY_KEYS = (("backend", "threads"),)  # change how fast a run goes, not what it computes
 
 
 class ConfigError(ValueError):
@@ -29,6 +30,15 @@ def normalize_argv(argv: list[str]) -> list[str]:
         else:
             out.append(arg)
     return out
+
+
+def run_identity(config: dict) -> dict:
+    """A resolved run config without its speed-only settings: what resuming and sweeps compare, so a run
+    started at 1 thread may finish at 2."""
+    identity = {key: dict(value) if isinstance(value, dict) else value for key, value in config.items()}
+    for section, key in SPEED_ONLY_KEYS:
+        identity.get(section, {}).pop(key, None)
+    return identity
 
 
 def group_choices(group: str) -> list[str]:

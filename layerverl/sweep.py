@@ -6,7 +6,8 @@
 
 Sweep keys: `layers` (all | everyN | none | a comma list), `seeds` (a count N = 0..N-1, or a comma list;
 one explicit seed as `7,`), `base` / `full` (true | false), `full_lr` (the full run's own learning rate;
-default trainer.lr, the paper's protocol), `strategies` (K: Only-BK, Boost-BK, Mid-K,
+default trainer.lr, the paper's protocol), `parallel` (runs at once, default 1; each gets
+cpu_count // parallel torch threads unless backend.threads is given), `strategies` (K: Only-BK, Boost-BK, Mid-K,
 Only-WK, Boost-WK from `profile`), `sweep_dir` (default multirun/<env>-<algo>-<model>), `num_layers`
 (when the model's config.json cannot be read). Every other `key=value` goes to `run.py` unchanged
 (`trainer.iterations=50`, `hydra/launcher=submitit_slurm`, ...). Each run's directory is
@@ -18,16 +19,19 @@ A run whose summary.json is complete is skipped; one with a checkpoint but no su
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from layerverl.config import CONFIG_DIR, ConfigError, normalize_argv
+from layerverl.config import CONFIG_DIR, ConfigError, normalize_argv, run_identity
 
-SWEEP_KEYS = ("layers", "seeds", "base", "full", "full_lr", "strategies", "profile", "sweep_dir", "num_layers")
+SWEEP_KEYS = ("layers", "seeds", "base", "full", "full_lr", "parallel", "strategies", "profile", "sweep_dir",
+              "num_layers")
 STATUSES = ("done", "resume", "new", "conflict")
 
 
@@ -49,6 +53,7 @@ class SweepPlan:
     jobs: list[Job]
     status: dict[Job, str]
     commands: list[list[str]] = field(default_factory=list)
+    parallel: int = 1  # commands run at once
 
     def counts(self) -> dict[str, int]:
         """How many jobs have each status."""
@@ -83,7 +88,8 @@ def run_status(run_dir: Path, expected_config: dict[str, Any] | None = None) -> 
     if expected_config is not None and (has_summary or has_checkpoint) and (run_dir / "config.yaml").exists():
         from omegaconf import OmegaConf
 
-        if OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml")) != expected_config:
+        recorded = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))
+        if run_identity(recorded) != run_identity(expected_config):
             return "conflict"
     return "done" if has_summary else "resume" if has_checkpoint else "new"
 
@@ -194,7 +200,12 @@ def plan_sweep(argv: list[str], python: str = sys.executable) -> SweepPlan:
             jobs += [Job(name, seed, tuple(overrides), name)
                      for name, overrides in strategy_overrides(strategies, sweep["profile"]).items()]
     status = {job: run_status(sweep_dir / run_dir_name(cfg, job), job_config(cfg, job)) for job in jobs}
-    plan = SweepPlan(sweep_dir, jobs, status)
+    parallel = int(sweep.get("parallel", 1))
+    if parallel < 1:
+        raise ConfigError(f"parallel={sweep['parallel']}: give the number of runs at once (>= 1)")
+    plan = SweepPlan(sweep_dir, jobs, status, parallel=parallel)
+    if parallel > 1 and "threads" in cfg.backend and not any(o.startswith("backend.threads=") for o in passthrough):
+        passthrough = [*passthrough, f"backend.threads={max(1, (os.cpu_count() or 1) // parallel)}"]
     plan.commands = launch_commands(plan, passthrough, cfg.env.name, cfg.algo.name, python)
     return plan
 
@@ -217,11 +228,17 @@ def run_dir_name(cfg: Any, job: Job) -> str:
 
 
 def launch_commands(plan: SweepPlan, passthrough: list[str], env: str, algo: str, python: str) -> list[list[str]]:
-    """One `run.py -m` command per group of unfinished jobs that share their seeds (a product Hydra can sweep)."""
+    """One `run.py -m` command per group of unfinished jobs that share their seeds (a product Hydra can sweep);
+    with `parallel` > 1, one per group and seed, so that seeds run side by side."""
     pending = [j for j in plan.jobs if plan.status[j] in ("new", "resume")]
+    batches = [(group, None) for group in dict.fromkeys(j.group for j in pending)]
+    if plan.parallel > 1:
+        batches = [(group, seed) for seed in dict.fromkeys(j.seed for j in pending) for group, _ in batches]
     commands = []
-    for group in dict.fromkeys(j.group for j in pending):
-        members = [j for j in pending if j.group == group]
+    for group, seed in batches:
+        members = [j for j in pending if j.group == group and seed in (None, j.seed)]
+        if not members:
+            continue
         seeds_of: dict[tuple[str, ...], list[int]] = defaultdict(list)
         for job in members:
             seeds_of[job.overrides].append(job.seed)
@@ -244,6 +261,21 @@ def launch_commands(plan: SweepPlan, passthrough: list[str], env: str, algo: str
     return commands
 
 
+def run_side_by_side(commands: list[list[str]], parallel: int, sweep_dir: Path) -> int:
+    """Run the commands `parallel` at a time, each logging to `<sweep_dir>/launch-<k>.log`; the number failed."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+
+    def launch(k: int) -> int:
+        log = sweep_dir / f"launch-{k}.log"
+        with open(log, "a") as out:
+            code = subprocess.run(commands[k], stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+        print(f"[{k + 1}/{len(commands)}] {'done' if code == 0 else f'failed (exit {code})'}: see {log}", flush=True)
+        return code
+
+    with ThreadPoolExecutor(parallel) as pool:
+        return sum(code != 0 for code in pool.map(launch, range(len(commands))))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Plan the sweep, print what is done / resumed / new, and launch the rest (unless --dry-run)."""
     argv = sys.argv[1:] if argv is None else argv
@@ -260,11 +292,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"runs with another config in their directory: {', '.join(names)}; use another sweep_dir",
               file=sys.stderr)
         return 2
-    failed = 0
     for command in plan.commands:
         print(" ".join(command[1:]))
-        if not dry_run and subprocess.run(command, check=False).returncode:
-            failed += 1
+    if dry_run:
+        return 0
+    if plan.parallel == 1:
+        failed = sum(subprocess.run(command, check=False).returncode != 0 for command in plan.commands)
+    else:
+        failed = run_side_by_side(plan.commands, plan.parallel, plan.sweep_dir)
     if failed:
         print(f"{failed} multirun(s) had a failed run; the same command resumes them", file=sys.stderr)
     return 1 if failed else 0

@@ -23,7 +23,7 @@ from agents.rollout import Rollout
 from envs.batch import EnvBatch
 from layerverl.algos import get_advantage_fn
 from layerverl.checkpoint import load_checkpoint, save_checkpoint
-from layerverl.config import ConfigError, check_layer_spec
+from layerverl.config import ConfigError, check_layer_spec, run_identity
 from layerverl.layers import decoder_layers, freeze_except, optimizer_groups
 from layerverl.losses import LossConfig
 from layerverl.metrics_log import MetricsLogger
@@ -136,7 +136,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     splits = list(cfg.env.eval_splits)
     ckpt_dir = out_dir / "checkpoints"
     state = load_checkpoint(ckpt_dir) if cfg.trainer.resume == "auto" else None
-    if state is not None and state["config"] != OmegaConf.to_container(cfg, resolve=True):
+    if state is not None and run_identity(state["config"]) != run_identity(OmegaConf.to_container(cfg, resolve=True)):
         raise ConfigError(f"{ckpt_dir} holds a run with another config; use another hydra.run.dir or trainer.resume=never")
     start, history, base, wall = 0, [], None, 0.0
     if state is not None:  # resume: trained parameters, optimizer, RNG, policy sampling counter, history

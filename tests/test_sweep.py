@@ -1,6 +1,8 @@
 """Sweep planning: which runs are done, resumed, new or in conflict, and the multirun commands (no training)."""
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from layerverl.sweep import (
     parse_seeds,
     plan_sweep,
     run_dir_name,
+    run_side_by_side,
     run_status,
     strategy_overrides,
     summary_complete,
@@ -126,6 +129,26 @@ def test_full_run_can_have_its_own_learning_rate(tmp_path):
     assert any("layer=all trainer.lr=3e-4 seed=0 " in c and "subdir=alfworld-gigpo-layerall-seed${seed}" in c
                for c in commands)
     assert any(" layer=0,1 seed=0 " in c for c in commands)
+
+
+def test_parallel_splits_by_seed_and_shares_the_cores(tmp_path):
+    cfg = compose([])
+    done = Job("base", 0, ("layer=all", "trainer.iterations=0"), "base")
+    finish(tmp_path / run_dir_name(cfg, done), job_config(cfg, done) | {"backend": {"name": "local", "threads": 1}})
+    plan = plan_sweep(["layers=0,1", "seeds=2", "parallel=2", "num_layers=4", f"sweep_dir={tmp_path}"], python="py")
+    assert plan.status[done] == "done"  # a run that went at another thread count is the same run
+    threads = f"backend.threads={max(1, (os.cpu_count() or 1) // 2)}"
+    commands = [" ".join(c[1:]) for c in plan.commands]
+    assert all(threads in c for c in commands) and len(commands) == 3  # layers all,0,1 for seeds 0, 1; base 1
+    assert sum("layer=all,0,1 seed=0 " in c for c in commands) == 1 and sum("seed=0,1" in c for c in commands) == 0
+    with pytest.raises(ConfigError, match="parallel"):
+        plan_sweep(["parallel=0", "num_layers=4"])
+
+
+def test_side_by_side_launch_logs_each_command_and_counts_failures(tmp_path):
+    commands = [[sys.executable, "-c", f"print('run {k}'); raise SystemExit({k % 2})"] for k in range(3)]
+    assert run_side_by_side(commands, 2, tmp_path) == 1
+    assert [(tmp_path / f"launch-{k}.log").read_text().strip() for k in range(3)] == ["run 0", "run 1", "run 2"]
 
 
 def test_sweep_keys_the_sweep_sets_are_refused():

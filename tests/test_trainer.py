@@ -94,9 +94,11 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_path, tmp_path, monkeyp
 
 
 def test_resume_refuses_another_config(tiny_path, tmp_path):
-    train(config(tiny_path, "trainer.iterations=1"), tmp_path)
+    first = train(config(tiny_path, "trainer.iterations=1", "backend.threads=1"), tmp_path)
     with pytest.raises(ValueError, match="another config"):
         train(config(tiny_path, "trainer.iterations=1", "trainer.lr=0.5"), tmp_path)
+    again = train(config(tiny_path, "trainer.iterations=1", "backend.threads=2"), tmp_path)  # speed only: resumes
+    assert again["final"] == first["final"]
 
 
 @pytest.mark.parametrize("algo", ["gigpo", "grpo", "drgrpo"])
