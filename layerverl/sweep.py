@@ -229,16 +229,14 @@ def run_dir_name(cfg: Any, job: Job) -> str:
 
 def launch_commands(plan: SweepPlan, passthrough: list[str], env: str, algo: str, python: str) -> list[list[str]]:
     """One `run.py -m` command per group of unfinished jobs that share their seeds (a product Hydra can sweep);
-    with `parallel` > 1, one per group and seed, so that seeds run side by side."""
+    with `parallel` > 1, one per job, so that runs go side by side."""
     pending = [j for j in plan.jobs if plan.status[j] in ("new", "resume")]
-    batches = [(group, None) for group in dict.fromkeys(j.group for j in pending)]
+    batches = [[j for j in pending if j.group == group] for group in dict.fromkeys(j.group for j in pending)]
     if plan.parallel > 1:
-        batches = [(group, seed) for seed in dict.fromkeys(j.seed for j in pending) for group, _ in batches]
+        batches = [[job] for job in pending]
     commands = []
-    for group, seed in batches:
-        members = [j for j in pending if j.group == group and seed in (None, j.seed)]
-        if not members:
-            continue
+    for members in batches:
+        group = members[0].group
         seeds_of: dict[tuple[str, ...], list[int]] = defaultdict(list)
         for job in members:
             seeds_of[job.overrides].append(job.seed)

@@ -139,8 +139,8 @@ def test_parallel_splits_by_seed_and_shares_the_cores(tmp_path):
     assert plan.status[done] == "done"  # a run that went at another thread count is the same run
     threads = f"backend.threads={max(1, (os.cpu_count() or 1) // 2)}"
     commands = [" ".join(c[1:]) for c in plan.commands]
-    assert all(threads in c for c in commands) and len(commands) == 3  # layers all,0,1 for seeds 0, 1; base 1
-    assert sum("layer=all,0,1 seed=0 " in c for c in commands) == 1 and sum("seed=0,1" in c for c in commands) == 0
+    assert all(threads in c for c in commands) and len(commands) == 7  # one per run: base 1; all, 0, 1 for seeds 0, 1
+    assert sum(" layer=1 seed=0 " in c for c in commands) == 1 and sum("seed=0,1" in c for c in commands) == 0
     with pytest.raises(ConfigError, match="parallel"):
         plan_sweep(["parallel=0", "num_layers=4"])
 
