@@ -40,6 +40,7 @@ from layerverl.losses import LossConfig
 from layerverl.trainer import compute_advantages
 from layerverl.update import Updater
 from layerverl.verl_backend.weight_sync import (
+    LAYER_INDEX,
     SyncRecord,
     compare_fingerprints,
     filter_trained,
@@ -78,11 +79,8 @@ def build_model(tokenizer, tiny: bool, device: str) -> Qwen2ForCausalLM:
 
 def warm_up(tokenizer, args) -> None:
     """Initialise the device's kernels and libraries on a toy model, so neither timed iteration pays for it."""
-    torch.manual_seed(0)
-    config = Qwen2Config(**TINY | {"vocab_size": len(tokenizer)})
-    with torch.device(args.device):
-        model = Qwen2ForCausalLM(config)
-        ids = torch.randint(0, len(tokenizer), (2, 16))
+    model = build_model(tokenizer, True, args.device)
+    ids = torch.randint(0, len(tokenizer), (2, 16), device=args.device)
     model(input_ids=ids, labels=ids).loss.backward()
     model.generate(ids, max_new_tokens=4, do_sample=True, pad_token_id=tokenizer.pad_token_id)
     if args.device.startswith("cuda"):
@@ -165,7 +163,7 @@ def _fingerprints(worker, layers):
     return layer_fingerprints(worker.model_runner.model.named_parameters(), layers, torch.bfloat16)
 
 
-def fsdp_step(spec: str, args) -> dict:
+def fsdp_step(spec: str, tokenizer, args) -> dict:
     """verl's FSDP2 wrap after our freeze: one bf16-autocast forward/backward/AdamW step, timed after a warm-up."""
     from torch.distributed.device_mesh import init_device_mesh
     from verl.utils.fsdp_utils import apply_fsdp2
@@ -174,10 +172,7 @@ def fsdp_step(spec: str, args) -> dict:
     from layerverl.verl_backend.fsdp_freeze import freeze_for_fsdp
 
     cuda = args.device.startswith("cuda")
-    torch.manual_seed(0)
-    shape = TINY | {"vocab_size": 512} if args.tiny else QWEN25_15B
-    with torch.device(args.device):
-        model = Qwen2ForCausalLM(Qwen2Config(**shape))
+    model = build_model(tokenizer, args.tiny, args.device)
     num_layers = len(decoder_layers(model))
     layers = resolve_layers(spec, num_layers)
     every = len(layers) == num_layers
@@ -187,7 +182,7 @@ def fsdp_step(spec: str, args) -> dict:
     optimizer = torch.optim.AdamW(trainable_parameters(model), lr=1e-5)
     probe = {name: p for name, p in model.named_parameters() if name.endswith("mlp.down_proj.weight")}
     before = {name: _full(p) for name, p in probe.items()}
-    ids = torch.randint(0, shape["vocab_size"], (args.fsdp_batch, args.fsdp_tokens), device=args.device)
+    ids = torch.randint(0, model.config.vocab_size, (args.fsdp_batch, args.fsdp_tokens), device=args.device)
     times = []
     for _ in range(2):  # the first step warms up kernels and allocates optimizer state
         if cuda:
@@ -201,7 +196,7 @@ def fsdp_step(spec: str, args) -> dict:
         if cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
-    moved = sorted(int(name.split(".layers.")[1].split(".")[0]) for name, p in probe.items()
+    moved = sorted(int(LAYER_INDEX.search(name).group(1)) for name, p in probe.items()
                    if not torch.equal(before[name], _full(p)))
     if moved != layers:
         raise SystemExit(f"gpu_smoke: FSDP2 step with layer={spec} moved layers {moved}, expected {layers}")
@@ -218,7 +213,7 @@ def _full(tensor: torch.Tensor) -> torch.Tensor:
     return (tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor).detach().clone()
 
 
-def fsdp_part(args) -> dict:
+def fsdp_part(tokenizer, args) -> dict:
     """FSDP2 steps for layer=mid and layer=all in a one-process group (nccl on a GPU, gloo on CPU)."""
     import torch.distributed as dist
 
@@ -226,7 +221,7 @@ def fsdp_part(args) -> dict:
         dist.init_process_group("nccl" if args.device.startswith("cuda") else "gloo", rank=0, world_size=1,
                                 init_method=f"file://{folder}/store")
         try:
-            results = {spec: fsdp_step(spec, args) for spec in ("mid", "all")}
+            results = {spec: fsdp_step(spec, tokenizer, args) for spec in ("mid", "all")}
         finally:
             dist.destroy_process_group()
     for r in results.values():
@@ -278,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"vLLM layer-only sync: {mid['vllm_sync']}")
     if args.out:  # written now too, so a failure in the FSDP2 part keeps these figures
         args.out.write_text(json.dumps({"results": results, "ratios": ratios}, indent=2, default=str))
-    fsdp = fsdp_part(args)
+    fsdp = fsdp_part(tokenizer, args)
     ratios["fsdp_step_time"] = fsdp["mid"]["step_s"] / fsdp["all"]["step_s"]
     if fsdp["mid"]["peak_gpu_bytes"]:
         ratios["fsdp_peak_gpu_memory"] = fsdp["mid"]["peak_gpu_bytes"] / fsdp["all"]["peak_gpu_bytes"]
