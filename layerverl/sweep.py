@@ -5,10 +5,10 @@
     python -m layerverl.sweep env=alfworld algo=gigpo seeds=3 strategies=3 profile=docs/results/x/profile.json
 
 Sweep keys: `layers` (all | everyN | none | a comma list), `seeds` (a count N = 0..N-1, or a comma list;
-one explicit seed as `7,`), `base` / `full` (true | false), `full_lr` (the full run's own learning rate;
-default trainer.lr, the paper's protocol), `parallel` (runs at once, default 1; each gets
-cpu_count // parallel torch threads unless backend.threads is given), `strategies` (K: Only-BK, Boost-BK, Mid-K,
-Only-WK, Boost-WK from `profile`), `sweep_dir` (default multirun/<env>-<algo>-<model>), `num_layers`
+one explicit seed as `7,`), `base` / `full` (true | false), `full_lr` (the learning rate of the runs that
+train every layer, full RL and Boost; default trainer.lr, the paper's protocol), `parallel` (runs at once,
+default 1; each gets cpu_count // parallel torch threads unless backend.threads is given), `strategies`
+(K: Only-BK, Boost-BK, Mid-K, Only-WK, Boost-WK from `profile`), `sweep_dir` (default multirun/<env>-<algo>-<model>), `num_layers`
 (when the model's config.json cannot be read). Every other `key=value` goes to `run.py` unchanged
 (`trainer.iterations=50`, `hydra/launcher=submitit_slurm`, ...). Each run's directory is
 `<sweep_dir>/<env>-<algo>-<tag>-seed<seed>` with tag `base`, `layer<spec>` or the strategy's name.
@@ -188,16 +188,17 @@ def plan_sweep(argv: list[str], python: str = sys.executable) -> SweepPlan:
     on = {key: sweep.get(key, "false" if strategies else "true").lower() == "true" for key in ("base", "full")}
     sweep_dir = Path(sweep.get("sweep_dir", f"multirun/{cfg.env.name}-{cfg.algo.name}-{cfg.model.name}")).resolve()
 
+    full_rate = (f"trainer.lr={sweep['full_lr']}",) if sweep.get("full_lr") else ()
     jobs: list[Job] = []
     for seed in seeds:
         if on["base"]:
             jobs.append(Job("base", seed, ("layer=all", "trainer.iterations=0"), "base"))
-        if on["full"] and sweep.get("full_lr"):  # its own lr: its own multirun
-            jobs.append(Job("layerall", seed, ("layer=all", f"trainer.lr={sweep['full_lr']}"), "layerall"))
-        full = ["all"] if on["full"] and not sweep.get("full_lr") else []
+        if on["full"] and full_rate:  # its own lr: its own multirun
+            jobs.append(Job("layerall", seed, ("layer=all", *full_rate), "layerall"))
+        full = ["all"] if on["full"] and not full_rate else []
         jobs += [Job(f"layer{spec}", seed, (f"layer={spec}",), "layer") for spec in full + layers]
-        if strategies:
-            jobs += [Job(name, seed, tuple(overrides), name)
+        if strategies:  # Boost trains every layer, so it takes the full run's rate like full RL does
+            jobs += [Job(name, seed, (*overrides, *full_rate * name.startswith("boost")), name)
                      for name, overrides in strategy_overrides(strategies, sweep["profile"]).items()]
     status = {job: run_status(sweep_dir / run_dir_name(cfg, job), job_config(cfg, job)) for job in jobs}
     parallel = int(sweep.get("parallel", 1))

@@ -119,6 +119,10 @@ def test_strategy_jobs_use_the_profile(tmp_path):
     assert any(f"layer=all layer.boost=top2 layer.profile={profile}" in c for c in commands)
     with pytest.raises(ConfigError, match="profile"):
         plan_sweep(["strategies=2", "num_layers=4"])
+    rated = plan_sweep(["strategies=2", f"profile={profile}", "full_lr=3e-4", "num_layers=4", f"sweep_dir={tmp_path}"])
+    lrs = {j.tag: job_config(compose([]), j)["trainer"]["lr"] for j in rated.jobs}
+    assert lrs["boost-top2"] == lrs["boost-bottom2"] == pytest.approx(3e-4)  # Boost trains every layer
+    assert lrs["only-top2"] == lrs["mid2"] == compose([]).trainer.lr
 
 
 def test_full_run_can_have_its_own_learning_rate(tmp_path):
