@@ -31,7 +31,7 @@ STRATEGIES = {"only-top3": ("top3", None, 0.66), "boost-top3": ("all", "top3", 0
 
 def write_run(directory: Path, spec, seed: int, success: float, base: float = 0.2, episodes: int = 100,
               iterations: int = 10, boost=None, num_layers: int = NUM_LAYERS, won: list[int] | None = None,
-              model_path: str | None = None) -> Path:
+              model_path: str | None = None, lr: float = 0.01) -> Path:
     """A finished run as the trainer writes it: summary.json, config.yaml (JSON is YAML) and optionally
     episodes.jsonl with the given per-episode outcomes."""
     directory.mkdir(parents=True)
@@ -46,7 +46,7 @@ def write_run(directory: Path, spec, seed: int, success: float, base: float = 0.
                "base": {"valid_unseen": result(base)}, "final": {"valid_unseen": result(success)}}
     (directory / "summary.json").write_text(json.dumps(summary))
     config = {"seed": seed, "layer": {"spec": spec, "boost": boost, "profile": None},
-              "trainer": {"iterations": iterations}, "model": {"path": model_path}}
+              "trainer": {"iterations": iterations, "lr": lr}, "model": {"path": model_path}}
     (directory / "config.yaml").write_text(json.dumps(config))
     if won is not None:
         base_won = [1] * round(base * len(won)) + [0] * (len(won) - round(base * len(won)))
@@ -60,7 +60,7 @@ def make_sweep(root: Path, seeds=(0, 1), num_layers: int = NUM_LAYERS, c_true=C_
     """Base, full, every layer and three strategies, each seed scoring exactly S_k."""
     for seed in seeds:
         write_run(root / f"alfworld-gigpo-base-seed{seed}", "all", seed, 0.2, iterations=0, num_layers=num_layers)
-        write_run(root / f"alfworld-gigpo-layerall-seed{seed}", "all", seed, 0.6, num_layers=num_layers)
+        write_run(root / f"alfworld-gigpo-layerall-seed{seed}", "all", seed, 0.6, num_layers=num_layers, lr=3e-4)
         for k, c in enumerate(c_true):
             write_run(root / f"alfworld-gigpo-layer{k}-seed{seed}", k, seed, round(0.2 + 0.4 * c, 4), num_layers=num_layers)
         for name, (spec, boost, success) in (STRATEGIES.items() if strategies else ()):
@@ -260,6 +260,7 @@ def test_cli_end_to_end_writes_tables_plots_and_profile(tmp_path, capsys):
                           "--boot", "200"]) == 0
     printed = capsys.readouterr().out
     assert "layers with C >= 1: 2 [3, 4]" in printed and "Spearman" in printed and "only-top3" in printed
+    assert "algo=gigpo trainer.iterations=10 trainer.lr=0.01 full_lr=0.0003 seeds=3 strategies=3" in printed
     for name in ("contribution.csv", "contribution.md", "runs.csv", "per_task_type.csv", "profile.json",
                  "analysis.json", "success_bars.png", "contribution_by_layer.png", "contribution_by_depth.png",
                  "rank_scatter.png"):

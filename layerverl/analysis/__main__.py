@@ -95,9 +95,16 @@ def _weights(sweep, result, out: Path, report: dict) -> list[str]:
 
 
 def _sweep_args(sweep) -> str:
-    """env= algo= of the sweep, for the printed commands."""
+    """env=, algo=, iterations and learning rates of the profiled runs, for the printed commands (Boost runs
+    take the full run's rate as `full_lr`)."""
     summary = sweep.runs[0].summary
-    return f"env={summary['env']} algo={summary['algo']}"
+    args = [f"env={summary['env']}", f"algo={summary['algo']}"]
+    trainer = {run.setting: run.config.get("trainer", {}) for run in sweep.runs if run.setting in ("layer", "full")}
+    if "layer" in trainer:
+        args += [f"trainer.iterations={trainer['layer'].get('iterations')}", f"trainer.lr={trainer['layer'].get('lr')}"]
+        if "full" in trainer and trainer["full"].get("lr") != trainer["layer"].get("lr"):
+            args.append(f"full_lr={trainer['full'].get('lr')}")
+    return " ".join(args)
 
 
 if __name__ == "__main__":
