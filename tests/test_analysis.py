@@ -261,6 +261,7 @@ def test_cli_end_to_end_writes_tables_plots_and_profile(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "layers with C >= 1: 2 [3, 4]" in printed and "Spearman" in printed and "only-top3" in printed
     assert "algo=gigpo trainer.iterations=10 trainer.lr=0.01 full_lr=0.0003 seeds=3 strategies=3" in printed
+    assert "trainer.lr=0.0003 layer=all layer.boost=top3" in printed and "trainer.lr=0.01 layer=top3" in printed
     for name in ("contribution.csv", "contribution.md", "runs.csv", "per_task_type.csv", "profile.json",
                  "analysis.json", "success_bars.png", "contribution_by_layer.png", "contribution_by_depth.png",
                  "rank_scatter.png"):

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if result.layer_rows:
         profile = write_profile(result, out / "profile.json")
         lines += [f"strategy runs (profile written to {profile}):",
-                  *strategy_commands(profile, args.k, _sweep_args(sweep))]
+                  *strategy_commands(profile, args.k, *_sweep_args(sweep))]
     if args.compare:
         other = analyze(load_sweep(args.compare), args.split, args.boot, args.seed)
         compared = [other]
@@ -94,17 +94,17 @@ def _weights(sweep, result, out: Path, report: dict) -> list[str]:
             f"Spearman {stats['spearman']:.2f} (p={stats['spearman_p']:.2g})"]
 
 
-def _sweep_args(sweep) -> str:
-    """env=, algo=, iterations and learning rates of the profiled runs, for the printed commands (Boost runs
-    take the full run's rate as `full_lr`)."""
+def _sweep_args(sweep) -> tuple[str, float | None, float | None]:
+    """(env= algo= trainer.iterations=, the single-layer runs' lr, the full run's lr when it differs) of the
+    profiled runs, for the printed strategy commands."""
     summary = sweep.runs[0].summary
-    args = [f"env={summary['env']}", f"algo={summary['algo']}"]
     trainer = {run.setting: run.config.get("trainer", {}) for run in sweep.runs if run.setting in ("layer", "full")}
-    if "layer" in trainer:
-        args += [f"trainer.iterations={trainer['layer'].get('iterations')}", f"trainer.lr={trainer['layer'].get('lr')}"]
-        if "full" in trainer and trainer["full"].get("lr") != trainer["layer"].get("lr"):
-            args.append(f"full_lr={trainer['full'].get('lr')}")
-    return " ".join(args)
+    layer = trainer.get("layer", {})
+    args = f"env={summary['env']} algo={summary['algo']}"
+    if "iterations" in layer:
+        args += f" trainer.iterations={layer['iterations']}"
+    full_lr = trainer.get("full", {}).get("lr")
+    return args, layer.get("lr"), full_lr if full_lr != layer.get("lr") else None
 
 
 if __name__ == "__main__":
