@@ -7,7 +7,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from layerverl.layers import resolve_layers
+from layerverl.layers import load_profile, resolve_layers, uses_profile
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 SPEED_ONLY_KEYS = (("backend", "threads"),)  # change how fast a run goes, not what it computes
@@ -61,9 +61,15 @@ def check_overrides(overrides: list[str]) -> None:
         with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
             for extra in [[]] + [[s] for s in swept]:  # each swept value checked on its own
                 cfg = compose("config", overrides=plain + extra)
-                check_layer_spec(cfg.layer.spec, num_layers=4096, profile=cfg.layer.profile)  # depth checked later
+                for key in ("spec", "boost"):  # against the profile's depth; the model's is checked when it loads
+                    spec, profile = cfg.layer[key], cfg.layer.profile
+                    if spec is not None:
+                        depth = len(load_profile(profile)) if uses_profile(spec) and profile is not None else 4096
+                        check_layer_spec(spec, depth, profile, key=f"layer.{key}")
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(_one_line(exc, overrides)) from None
+    except ValueError as exc:  # an unreadable profile
+        raise ConfigError(f"layer.profile: {exc}") from None
 
 
 def _one_line(exc: Exception, overrides: list[str]) -> str:
@@ -93,9 +99,9 @@ def _nearest_keys(parent: str, overrides: list[str]) -> tuple[str, list[str]]:
     return parent, sorted(node.keys())
 
 
-def check_layer_spec(spec: object, num_layers: int, profile: str | None = None) -> list[int]:
-    """Resolve `layer.spec` against the model's depth, as a ConfigError naming the key when it is bad."""
+def check_layer_spec(spec: object, num_layers: int, profile: str | None = None, key: str = "layer.spec") -> list[int]:
+    """Resolve a layer spec against the model's depth, as a ConfigError naming `key` when it is bad."""
     try:
         return resolve_layers(spec, num_layers, profile)
     except ValueError as exc:
-        raise ConfigError(f"layer.spec: {exc}") from None
+        raise ConfigError(f"{key}: {exc}") from None

@@ -68,13 +68,23 @@ def _resolve(spec: Any, num_layers: int, profile: Any) -> list[int]:
     raise ValueError(f"unknown layer spec {spec!r}; use {choices}, an index, a list of indices or a depth in [0, 1)")
 
 
-def load_profile(profile: Any, num_layers: int, spec: Any = "topK") -> list[float]:
-    """Per-layer contribution scores from a JSON file, a {layer: score} mapping or a list."""
+def uses_profile(spec: Any) -> bool:
+    """Whether `spec` ranks layers by a saved profile (`topK`, `bottomK`)."""
+    return bool(re.fullmatch(r"(top|bottom)\d+", str(spec).strip().lower()))
+
+
+def load_profile(profile: Any, num_layers: int | None = None, spec: Any = "topK") -> list[float]:
+    """Per-layer contribution scores from a JSON file, a {layer: score} mapping or a list
+    (`num_layers` None: as many as the profile has)."""
     if profile is None:
         raise ValueError(f"layer spec {spec!r} needs a per-layer profile (layer.profile=path/to/profile.json)")
     if isinstance(profile, (str, Path)):
-        data = json.loads(Path(profile).read_text())
+        try:
+            data = json.loads(Path(profile).read_text())
+        except OSError as exc:
+            raise ValueError(f"cannot read the profile {profile}: {exc.strerror}") from None
         profile = data.get("contribution", data) if isinstance(data, dict) else data
+    num_layers = len(profile) if num_layers is None else num_layers
     scores = [profile[i] for i in range(num_layers)] if isinstance(profile, list) else [
         float(profile.get(i, profile.get(str(i), float("nan")))) for i in range(num_layers)
     ]

@@ -59,7 +59,7 @@ def setup(cfg: DictConfig) -> Run:
     model, tokenizer = load_pretrained(cfg.model.path) if cfg.model.path else load_pretrained()
     num_layers = len(decoder_layers(model))
     layers = check_layer_spec(cfg.layer.spec, num_layers, cfg.layer.profile)
-    boost = check_layer_spec(cfg.layer.boost, num_layers, cfg.layer.profile) if cfg.layer.boost is not None else []
+    boost = check_layer_spec(cfg.layer.boost, num_layers, cfg.layer.profile, "layer.boost") if cfg.layer.boost is not None else []
     every_layer = len(layers) == num_layers or bool(boost)
     train_embeddings = every_layer if cfg.layer.train_embeddings is None else cfg.layer.train_embeddings
     train_lm_head = every_layer if cfg.layer.train_lm_head is None else cfg.layer.train_lm_head

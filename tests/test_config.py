@@ -31,6 +31,18 @@ def test_good_overrides_pass(overrides):
     check_overrides(overrides)
 
 
+def test_profile_specs_are_checked_against_the_profile(tmp_path):
+    profile = tmp_path / "profile.json"
+    profile.write_text('{"contribution": {"0": 0.1, "1": 0.9, "2": 0.5, "3": -1.0}}')
+    check_overrides(["layer=custom", "layer.spec=top3", f"layer.profile={profile}"])  # a 4-layer profile ranks 4 layers
+    check_overrides(["layer=all", "layer.boost=bottom2", f"layer.profile={profile}"])
+    for overrides, message in ((["layer=custom", "layer.spec=top5"], "layer.spec: layer spec 'top5': K must be in 1..4"),
+                               (["layer=all", "layer.boost=top9"], "layer.boost: layer spec 'top9'"),
+                               (["layer=custom", "layer.spec=top3", f"layer.profile={tmp_path}/none.json"], "layer.profile: cannot read")):
+        with pytest.raises(ConfigError, match=message):
+            check_overrides([f"layer.profile={profile}", *overrides])
+
+
 def test_layer_values_become_specs():
     assert normalize_argv(["layer=mid", "layer=7", "layer=[3,4]", "layer=all,0,1", "algo=grpo"]) == [
         "layer=mid", "layer=custom", "layer.spec=7", "layer=custom", "layer.spec=[3,4]",
