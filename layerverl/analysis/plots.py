@@ -21,15 +21,32 @@ def _pyplot():
 
 def plot_contribution(results: list[ContributionResult], path: Path, by: str = "layer") -> Path:
     """C(k) against layer index (`by="layer"`) or relative depth k / L (`by="depth"`), one line per sweep,
-    95% CI error bars and the C = 1 (matches full RL) line."""
+    95% CI error bars and the C = 1 (matches full RL) line.
+
+    The y axis spans at most [-3, 3] so that one collapsed layer (C far below 0) does not flatten the rest;
+    a point outside is drawn at the edge as a triangle labelled with its value.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
+    lines = []
     for result in results:
         rows = result.layer_rows
-        x = [r.layer if by == "layer" else r.relative_depth for r in rows]
+        x = np.array([r.layer if by == "layer" else r.relative_depth for r in rows], dtype=float)
         c = np.array([r.contribution for r in rows])
         err = np.abs(np.array([r.contribution_ci for r in rows]).T - c)
-        ax.errorbar(x, c, yerr=np.nan_to_num(err), marker="o", capsize=3, label=result.sweep_name)
+        line = ax.errorbar(x, c, yerr=np.nan_to_num(err), marker="o", capsize=3, label=result.sweep_name)
+        lines.append((x, c, line.lines[0].get_color()))
+    every = np.concatenate([c for _, c, _ in lines])
+    every = every[np.isfinite(every)]
+    low, high = (max(min(every.min() - 0.5, -1.0), -3.0), min(max(every.max() + 0.5, 2.0), 3.0)) if every.size else (-3, 3)
+    ax.set_ylim(low, high)
+    for i, (x, c, color) in enumerate(lines):
+        for xi, ci in zip(x, c, strict=True):
+            if not low <= ci <= high:
+                edge, shift = (low, 6 + 11 * i) if ci < low else (high, -12 - 11 * i)
+                ax.plot(xi, edge, marker="v" if ci < low else "^", color=color, markersize=9, clip_on=False)
+                ax.annotate(f"{ci:.1f}", (xi, edge), xytext=(8, shift), textcoords="offset points", color=color,
+                            fontsize=8)
     ax.axhline(1.0, color="gray", linestyle="--", label="C = 1 (full RL)")
     ax.axhline(0.0, color="gray", linestyle=":", linewidth=0.8)
     ax.set(xlabel="layer index" if by == "layer" else "relative depth k / L", ylabel="C(k)",
