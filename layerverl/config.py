@@ -60,16 +60,21 @@ def check_overrides(overrides: list[str]) -> None:
         swept = [f"{o.get_key_element()}={v}" for o in parsed if o.is_sweep_override() for v in o.sweep_string_iterator()]
         with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
             for extra in [[]] + [[s] for s in swept]:  # each swept value checked on its own
-                cfg = compose("config", overrides=plain + extra)
-                for key in ("spec", "boost"):  # against the profile's depth; the model's is checked when it loads
-                    spec, profile = cfg.layer[key], cfg.layer.profile
-                    if spec is not None:
-                        depth = len(load_profile(profile)) if uses_profile(spec) and profile is not None else 4096
-                        check_layer_spec(spec, depth, profile, key=f"layer.{key}")
+                _check_layer_specs(compose("config", overrides=plain + extra))
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(_one_line(exc, overrides)) from None
     except ValueError as exc:  # an unreadable profile
         raise ConfigError(f"layer.profile: {exc}") from None
+
+
+def _check_layer_specs(cfg) -> None:
+    """`layer.spec` and `layer.boost` before the model loads: topK/bottomK against the profile's depth, the rest
+    against any depth (the model's is checked when it loads)."""
+    for key in ("spec", "boost"):
+        spec, profile = cfg.layer[key], cfg.layer.profile
+        if spec is not None:
+            depth = len(load_profile(profile)) if uses_profile(spec) and profile is not None else 4096
+            check_layer_spec(spec, depth, profile, key=f"layer.{key}")
 
 
 def _one_line(exc: Exception, overrides: list[str]) -> str:

@@ -17,6 +17,7 @@ from torch import nn
 
 NAMED_SPECS = ("mid", "first", "last", "all")
 PATTERN_SPECS = ("midK", "topK", "bottomK")
+PROFILE_SPEC = re.compile(r"(top|bottom)(\d+)")  # Only-Bk / Only-Wk: ranked by a saved profile
 
 
 def resolve_layers(spec: Any, num_layers: int, profile: str | Path | dict | list | None = None) -> list[int]:
@@ -70,7 +71,7 @@ def _resolve(spec: Any, num_layers: int, profile: Any) -> list[int]:
 
 def uses_profile(spec: Any) -> bool:
     """Whether `spec` ranks layers by a saved profile (`topK`, `bottomK`)."""
-    return bool(re.fullmatch(r"(top|bottom)\d+", str(spec).strip().lower()))
+    return bool(PROFILE_SPEC.fullmatch(str(spec).strip().lower()))
 
 
 def load_profile(profile: Any, num_layers: int | None = None, spec: Any = "topK") -> list[float]:

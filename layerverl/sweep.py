@@ -8,8 +8,8 @@ Sweep keys: `layers` (all | everyN | none | a comma list), `seeds` (a count N = 
 one explicit seed as `7,`), `base` / `full` (true | false), `full_lr` (the learning rate of the runs that
 train every layer, full RL and Boost; default trainer.lr, the paper's protocol), `parallel` (runs at once,
 default 1; each gets cpu_count // parallel torch threads unless backend.threads is given), `strategies`
-(K: Only-BK, Boost-BK, Mid-K, Only-WK, Boost-WK from `profile`), `sweep_dir` (default multirun/<env>-<algo>-<model>), `num_layers`
-(when the model's config.json cannot be read). Every other `key=value` goes to `run.py` unchanged
+(K: Only-BK, Boost-BK, Mid-K, Only-WK, Boost-WK from `profile`), `sweep_dir` (default
+multirun/<env>-<algo>-<model>), `num_layers` (when the model's config.json cannot be read). Every other `key=value` goes to `run.py` unchanged
 (`trainer.iterations=50`, `hydra/launcher=submitit_slurm`, ...). Each run's directory is
 `<sweep_dir>/<env>-<algo>-<tag>-seed<seed>` with tag `base`, `layer<spec>` or the strategy's name.
 A run whose summary.json is complete is skipped; one with a checkpoint but no summary resumes
@@ -198,7 +198,7 @@ def plan_sweep(argv: list[str], python: str = sys.executable) -> SweepPlan:
         full = ["all"] if on["full"] and not full_rate else []
         jobs += [Job(f"layer{spec}", seed, (f"layer={spec}",), "layer") for spec in full + layers]
         if strategies:  # Boost trains every layer, so it takes the full run's rate like full RL does
-            jobs += [Job(name, seed, (*overrides, *full_rate * name.startswith("boost")), name)
+            jobs += [Job(name, seed, (*overrides, *(full_rate if name.startswith("boost") else ())), name)
                      for name, overrides in strategy_overrides(strategies, sweep["profile"]).items()]
     status = {job: run_status(sweep_dir / run_dir_name(cfg, job), job_config(cfg, job)) for job in jobs}
     parallel = int(sweep.get("parallel", 1))

@@ -199,8 +199,8 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     final = base if start == cfg.trainer.iterations == 0 else {split_name(s): evaluate_policy(run, cfg, s) for s in splits}
     summary = {
         "env": cfg.env.name, "algo": cfg.algo.name, "model": cfg.model.name,
-        "layers": run.layer_report["layers"], "boost": run.layer_report["boost"],
-        "num_layers": run.layer_report["num_layers"], "trainable_params": run.layer_report["trainable_params"], "total_params": run.layer_report["total_params"],
+        "layers": run.layer_report["layers"], "boost": run.layer_report["boost"], "num_layers": run.layer_report["num_layers"],
+        "trainable_params": run.layer_report["trainable_params"], "total_params": run.layer_report["total_params"],
         "optimizer_params": sum(p.numel() for g in run.updater.optimizer.param_groups for p in g["params"]),
         "wall_time_s": time.perf_counter() - started, "iterations": cfg.trainer.iterations,
         "base": {split: result.to_dict() for split, result in base.items()},

@@ -72,10 +72,9 @@ def test_layer_all_trains_everything(tiny_path, tmp_path):
 def test_boost_from_a_profile_trains_every_layer_and_records_the_boosted(tiny_path, tmp_path):
     profile = tmp_path / "profile.json"
     profile.write_text(json.dumps({"contribution": {"0": 0.1, "1": 0.9, "2": 0.5, "3": -1.0}}))
-    overrides = ["layer=all", "layer.boost=top2", f"layer.profile={profile}", "trainer.iterations=1"]
-    summary = train(config(tiny_path, *overrides), tmp_path / "run")
+    cfg = config(tiny_path, "layer=all", "layer.boost=top2", f"layer.profile={profile}", "trainer.iterations=1")
+    summary = train(cfg, tmp_path / "run")
     assert summary["layers"] == [0, 1, 2, 3] and summary["boost"] == [1, 2]
-    cfg = config(tiny_path, *overrides)
     groups = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=False)["optimizer"]["param_groups"]
     assert sorted({g["lr"] for g in groups}) == pytest.approx([cfg.trainer.lr, cfg.trainer.lr * cfg.layer.boost_lr_factor])
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from layerverl.layers import PROFILE_SPEC
 from layerverl.sweep import read_summary
 
 EPISODES_FILE = "episodes.jsonl"
@@ -72,7 +73,7 @@ def classify(summary: dict[str, Any], config: dict[str, Any]) -> tuple[str, int 
         return "base", None
     if boost is not None:
         return f"boost-{boost}", None
-    if match := re.fullmatch(r"(top|bottom)(\d+)", spec):
+    if match := PROFILE_SPEC.fullmatch(spec):
         return f"only-{match.group(1)}{match.group(2)}", None
     if re.fullmatch(r"mid\d+", spec):
         return spec, None
