@@ -9,21 +9,27 @@ updates a few decoder layers sends only those.
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Protocol
 
 import torch
+
+from layerverl.prefix import recording_layer_inputs
 
 LAYER_PARAM = re.compile(r"(^|\.)layers\.\d+\.")
 
 
 @dataclass
 class Generation:
-    """One sampled response: token ids (ending with EOS if it stopped) and each token's logprob."""
+    """One sampled response: token ids (ending with EOS if it stopped) and each token's logprob; with
+    `capture_layer`, also the hidden states that entered that layer at every position the model ran on
+    (prompt + response[:-1], shape (len(prompt) + len(response) - 1, hidden))."""
 
     response_ids: list[int]
     response_logprobs: list[float]
     text: str
+    hidden: torch.Tensor | None = None
 
 
 class GenerationBackend(Protocol):
@@ -36,6 +42,7 @@ class GenerationBackend(Protocol):
         temperature: float,
         top_p: float,
         seed: int | None,
+        capture_layer: int | None = None,
     ) -> list[Generation]: ...
 
     def load_layer_weights(self, state_dict: dict[str, torch.Tensor]) -> None: ...
@@ -72,13 +79,19 @@ class HFBackend:
         temperature: float = 1.0,
         top_p: float = 1.0,
         seed: int | None = None,
+        capture_layer: int | None = None,
     ) -> list[Generation]:
         generator = torch.Generator(self.device)
         generator.manual_seed(seed if seed is not None else int(torch.randint(2**31, ()).item()))
         results: list[Generation] = []
         for start in range(0, len(prompts), self.batch_size):
             chunk = prompts[start : start + self.batch_size]
-            results += self._generate_chunk(chunk, max_new_tokens, temperature, top_p, generator)
+            recording = recording_layer_inputs(self.model, capture_layer) if capture_layer is not None else nullcontext()
+            with recording as seen:
+                chunk_results = self._generate_chunk(chunk, max_new_tokens, temperature, top_p, generator)
+            if seen is not None:
+                attach_hidden(chunk, chunk_results, seen)
+            results += chunk_results
         return results
 
     def _generate_chunk(
@@ -135,6 +148,16 @@ class HFBackend:
                 params[name].copy_(tensor)
 
 
+def attach_hidden(prompts: list[list[int]], generations: list[Generation], seen: list[torch.Tensor]) -> None:
+    """Give each generation its rows of the recorded layer inputs: `seen` holds the left-padded prefill's
+    (bs, width, hidden), then one (bs, 1, hidden) per decode step (token j of every row is fed at step j)."""
+    prefill, steps = seen[0], seen[1:]
+    decoded = torch.cat(steps, dim=1) if steps else prefill[:, :0]
+    for row, (prompt, generation) in enumerate(zip(prompts, generations, strict=True)):
+        prompt_part = prefill[row, prefill.shape[1] - len(prompt) :]
+        generation.hidden = torch.cat([prompt_part, decoded[row, : len(generation.response_ids) - 1]])
+
+
 def sample_next(
     logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,7 +203,10 @@ class VLLMBackend:
         temperature: float = 1.0,
         top_p: float = 1.0,
         seed: int | None = None,
+        capture_layer: int | None = None,
     ) -> list[Generation]:
+        if capture_layer is not None:
+            raise ValueError("the vLLM backend cannot return hidden states; use HFBackend for capture_layer")
         params = self._vllm.SamplingParams(
             max_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
             seed=seed if temperature > 0 and self.per_request_seed else None, logprobs=0,

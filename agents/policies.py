@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+import torch
+
 from agents.backends import GenerationBackend
 from agents.prompts import encode_prompt
 
@@ -24,12 +26,14 @@ class ActRequest:
 
 @dataclass
 class Response:
-    """A policy's answer; LM policies also return the token ids and the sampled tokens' logprobs."""
+    """A policy's answer; LM policies also return the token ids, the sampled tokens' logprobs and, when
+    asked to capture a layer's inputs, those hidden states (see `Generation.hidden`)."""
 
     text: str
     prompt_ids: list[int] = field(default_factory=list)
     response_ids: list[int] = field(default_factory=list)
     response_logprobs: list[float] = field(default_factory=list)
+    hidden: torch.Tensor | None = None
 
 
 class LMPolicy:
@@ -37,6 +41,8 @@ class LMPolicy:
 
     Prompts longer than `max_prompt_tokens` keep their last tokens (the current observation and the
     instruction live at the end). Each call uses seed `seed + call index`, so a run is reproducible.
+    With `capture_layer`, each response carries the hidden states that entered that decoder layer, which
+    the update reuses instead of running the frozen layers below it again.
     """
 
     uses_expert = False
@@ -50,6 +56,7 @@ class LMPolicy:
         max_new_tokens: int = 16,
         max_prompt_tokens: int = 2048,
         seed: int = 0,
+        capture_layer: int | None = None,
     ):
         self.backend = backend
         self.tokenizer = tokenizer
@@ -58,6 +65,7 @@ class LMPolicy:
         self.max_new_tokens = max_new_tokens
         self.max_prompt_tokens = max_prompt_tokens
         self.seed = seed
+        self.capture_layer = capture_layer
         self.calls = 0
 
     def encode(self, prompt: str) -> list[int]:
@@ -67,11 +75,11 @@ class LMPolicy:
     def act(self, requests: list[ActRequest]) -> list[Response]:
         prompt_ids = [self.encode(r.prompt) for r in requests]
         generations = self.backend.generate(
-            prompt_ids, self.max_new_tokens, self.temperature, self.top_p, self.seed + self.calls
+            prompt_ids, self.max_new_tokens, self.temperature, self.top_p, self.seed + self.calls, self.capture_layer
         )
         self.calls += 1
         return [
-            Response(g.text, ids, g.response_ids, g.response_logprobs)
+            Response(g.text, ids, g.response_ids, g.response_logprobs, g.hidden)
             for ids, g in zip(prompt_ids, generations, strict=True)
         ]
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents.parsing import parse_action
 from agents.policies import ActRequest
 from agents.prompts import PromptTemplate
 from envs.batch import EnvBatch
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -36,6 +39,7 @@ class StepSample:
     prompt: str = ""
     response: str = ""
     action: str = ""
+    hidden: torch.Tensor | None = None  # the captured inputs of the lowest trained layer (LMPolicy.capture_layer)
 
 
 @dataclass
@@ -142,6 +146,7 @@ def collect_rollout(
                     prompt=request.prompt,
                     response=response.text,
                     action=action,
+                    hidden=response.hidden,
                 )
             )
             histories[i].append((observations[i], action))

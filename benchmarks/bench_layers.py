@@ -6,8 +6,11 @@ One synthetic set of step samples per model (prompts ~100 tokens, responses ~10,
 built once; every case runs `layerverl.update.Updater.update` on exactly those samples with the local
 trainer's defaults (1 PPO epoch, 2 mini-batches, AdamW over the trained parameters only). Cases differ
 in the layer choice (first | mid | last | all; `all` also trains embeddings and head, as `layer=all`
-does), frozen-prefix reuse (on | off, only meaningful when the lowest trained layer is > 0) and the
-source of PPO's old log-probs (the rollout's own | recomputed by a forward pass). Repetitions run the
+does), where the frozen prefix's output comes from (only meaningful when the lowest trained layer is
+k > 0: `run` = a plain freeze, every pass runs layers 0..k-1; `once` = computed once per sample in the
+update; `rollout` = recorded by the rollout, the trainer's default) and the source of PPO's old
+log-probs (the rollout's own | recomputed by a forward pass). What a rollout hands over (its log-probs,
+its recorded layer inputs) is prepared outside the timed update. Repetitions run the
 cases round-robin, so each repetition gives a paired ratio against `all` on the same machine load.
 
 Peak memory is measured in an untimed warm-up pass: the RSS high-water mark of the update (Linux VmHWM,
@@ -39,9 +42,11 @@ from torch import nn  # noqa: E402
 
 from layerverl.layers import decoder_layers, freeze_except, optimizer_groups, resolve_layers  # noqa: E402
 from layerverl.losses import LossConfig  # noqa: E402
-from layerverl.update import Updater, token_batch, token_logprobs  # noqa: E402
+from layerverl.prefix import hidden_before_layer  # noqa: E402
+from layerverl.update import Updater, response_logits, token_batch, token_logprobs  # noqa: E402
 
 GOAL_MID_OVER_ALL_TIME = 0.35  # trainer issue: mid/all update time with prefix reuse (plain freeze: ~0.48)
+PREFIX_SOURCES = ("run", "once", "rollout")  # plain freeze | computed once in the update | recorded by the rollout
 PAD_ID = 0
 
 
@@ -57,15 +62,16 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class Variant:
-    """One case: the layer choice, frozen-prefix reuse, and whether PPO's old log-probs come from the rollout."""
+    """One case: the layer choice, where the frozen prefix's output comes from (`PREFIX_SOURCES`), and
+    whether PPO's old log-probs come from the rollout."""
 
     layer: str
-    reuse_prefix: bool
+    prefix: str
     rollout_old: bool
 
     @property
     def name(self) -> str:
-        return f"{self.layer:<5} reuse={'on ' if self.reuse_prefix else 'off'} old={'rollout' if self.rollout_old else 'recompute'}"
+        return f"{self.layer:<5} prefix={self.prefix:<7} old={'rollout' if self.rollout_old else 'recompute'}"
 
 
 @dataclass
@@ -103,12 +109,14 @@ def build_qwen05_shape(vocab_size: int = 16384) -> nn.Module:
 
 
 def variants(layers: list[str]) -> list[Variant]:
-    """Every meaningful case: reuse on/off only where the lowest trained layer is above 0."""
+    """Every meaningful case: prefix sources only where the lowest trained layer is above 0, and the
+    rollout's recorded prefix only with its log-probs (a rollout that hands over one hands over both)."""
     out = []
     for layer in layers:
         for rollout_old in (True, False):
-            for reuse in (False, True) if layer in ("mid", "last") else (False,):
-                out.append(Variant(layer, reuse, rollout_old))
+            for prefix in PREFIX_SOURCES if layer in ("mid", "last") else ("run",):
+                if prefix != "rollout" or rollout_old:
+                    out.append(Variant(layer, prefix, rollout_old))
     return out
 
 
@@ -127,12 +135,24 @@ def rollout_logprobs(model: nn.Module, prompts: list[list[int]], responses: list
     for start in range(0, len(prompts), micro):
         rows = range(start, min(start + micro, len(prompts)))
         batch = token_batch([prompts[i] for i in rows], [responses[i] for i in rows], PAD_ID)
-        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                       position_ids=batch.position_ids, use_cache=False).logits
-        chosen = token_logprobs(logits, batch.targets, 1.0)[0]
-        for row, i in enumerate(rows):
-            first = len(prompts[i]) - 1
-            out.append(chosen[row, first : first + len(responses[i])].tolist())
+        chosen = token_logprobs(response_logits(model, batch), batch.targets, 1.0)[0]
+        out += [chosen[row, : len(responses[i])].tolist() for row, i in enumerate(rows)]
+    return out
+
+
+@torch.no_grad()
+def rollout_hidden(model: nn.Module, layer: int, prompts: list[list[int]], responses: list[list[int]],
+                   micro: int) -> list[torch.Tensor]:
+    """What a rollout that records `layer`'s inputs would have returned: per sample, the hidden states of
+    prompt + response[:-1] (the positions the model ran on while generating)."""
+    out = []
+    for start in range(0, len(prompts), micro):
+        rows = range(start, min(start + micro, len(prompts)))
+        batch = token_batch([prompts[i] for i in rows], [responses[i] for i in rows], PAD_ID)
+        hidden = hidden_before_layer(model, layer, input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                                     position_ids=batch.position_ids)
+        width = batch.prompt_width
+        out += [hidden[row, width - len(prompts[i]) : width + len(responses[i]) - 1].clone() for row, i in enumerate(rows)]
     return out
 
 
@@ -164,15 +184,16 @@ def run_case(model: nn.Module, variant: Variant, samples: tuple, old: list[list[
     every_layer = len(layers) == num_layers  # layer=all also trains embeddings and head (trainer default)
     report = freeze_except(model, layers, train_embeddings=every_layer, train_lm_head=every_layer)
     optimizer = torch.optim.AdamW(optimizer_groups(model, 1e-5), weight_decay=0.0)
-    start_layer = min(layers) if variant.reuse_prefix and not every_layer and min(layers) > 0 else None
+    start_layer = min(layers) if variant.prefix != "run" and not every_layer and min(layers) > 0 else None
     updater = Updater(model, optimizer, LossConfig(), PAD_ID, 1.0, micro, 1.0, start_layer)
+    hidden = rollout_hidden(model, start_layer, prompts, responses, micro) if variant.prefix == "rollout" else None
     if measure_memory:  # trimming makes the update fault in fresh pages: not done in timed passes
         trim_malloc()
         reset_peak_rss()
     before = rss_bytes("VmRSS")
     tick = time.perf_counter()
     updater.update(prompts, responses, old if variant.rollout_old else None, advantages, epochs, mini_batches,
-                   np.random.default_rng(0))
+                   np.random.default_rng(0), hidden)
     seconds = time.perf_counter() - tick
     peak = rss_bytes("VmHWM") - before if measure_memory else 0
     params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -229,10 +250,10 @@ def report_model(spec: ModelSpec, results: dict[Variant, CaseResult], num_layers
           f"{'state MB':>10}{'sync MB':>9}{'time/all min/med/max':>24}")
     rows = []
     for variant, result in results.items():
-        base = results.get(Variant("all", False, variant.rollout_old))
+        base = results.get(Variant("all", "run", variant.rollout_old))
         paired = [s / b for s, b in zip(result.seconds, base.seconds, strict=True)] if base else []
         row = {
-            "case": variant.name, "layer": variant.layer, "reuse_prefix": variant.reuse_prefix,
+            "case": variant.name, "layer": variant.layer, "prefix": variant.prefix,
             "rollout_old": variant.rollout_old, "trainable_params": result.trainable_params,
             "seconds": result.seconds, "peak_mb": [b / 2**20 for b in result.peak_bytes],
             "state_mb": result.state_bytes / 2**20, "sync_mb": result.sync_bytes / 2**20,
@@ -255,18 +276,22 @@ def report_model(spec: ModelSpec, results: dict[Variant, CaseResult], num_layers
         checks.append({"label": label, "ratio": median, "paired": paired, "goal": goal})
 
     print()
+    ratio_line("update time mid/all, prefix from the rollout, old=rollout (trainer default)",
+               Variant("mid", "rollout", True), Variant("all", "run", True), GOAL_MID_OVER_ALL_TIME)
     for old in (True, False):
         tag = "old=rollout" if old else "old=recompute"
-        ratio_line(f"update time mid/all, reuse on, {tag}", Variant("mid", True, old), Variant("all", False, old),
+        ratio_line(f"update time mid/all, prefix once, {tag}", Variant("mid", "once", old), Variant("all", "run", old),
                    GOAL_MID_OVER_ALL_TIME)
-        ratio_line(f"update time mid/all, reuse off (plain freeze), {tag}", Variant("mid", False, old),
-                   Variant("all", False, old))
-        ratio_line(f"update time mid reuse on/off, {tag}", Variant("mid", True, old), Variant("mid", False, old))
-        ratio_line(f"update time last reuse on/off, {tag}", Variant("last", True, old), Variant("last", False, old))
-    for layer, reuse in (("all", False), ("mid", True), ("mid", False)):
-        ratio_line(f"update time {layer}{' reuse on' if reuse else ''}: old rollout/recompute",
-                   Variant(layer, reuse, True), Variant(layer, reuse, False))
-    mid, full = results.get(Variant("mid", True, True)), results.get(Variant("all", False, True))
+        ratio_line(f"update time mid/all, plain freeze, {tag}", Variant("mid", "run", old), Variant("all", "run", old))
+    for layer in ("mid", "last"):
+        ratio_line(f"update time {layer} prefix from the rollout/plain freeze, old=rollout",
+                   Variant(layer, "rollout", True), Variant(layer, "run", True))
+        ratio_line(f"update time {layer} prefix once/plain freeze, old=rollout", Variant(layer, "once", True),
+                   Variant(layer, "run", True))
+    for layer, prefix in (("all", "run"), ("mid", "once"), ("mid", "run")):
+        ratio_line(f"update time {layer} prefix={prefix}: old rollout/recompute",
+                   Variant(layer, prefix, True), Variant(layer, prefix, False))
+    mid, full = results.get(Variant("mid", "rollout", True)), results.get(Variant("all", "run", True))
     if mid and full:
         ratio = mid.state_bytes / full.state_bytes
         goal = 1.1 / num_layers
@@ -312,13 +337,13 @@ def main(argv: list[str] | None = None) -> dict:
         layers = ["all", "first", "mid", "last"]
         cases = variants(layers)
         if large and args.quick:  # the cases that carry the headline ratios
-            cases = [v for v in cases if v.layer == "all" or (v.layer == "mid" and (v.reuse_prefix or v.rollout_old))]
+            cases = [v for v in cases if v.layer == "all" or (v.layer == "mid" and (v.prefix != "run" or v.rollout_old))]
         model_repeats = (args.large_repeats or repeats) if large else repeats
         out["models"].append(measure_model(spec, cases, model_repeats, args.epochs, args.mini_batches))
     if len(out["models"]) > 1:
         print()
         for report in out["models"]:
-            check = next((c for c in report["checks"] if c["label"].startswith("update time mid/all, reuse on, old=rollout")), None)
+            check = next((c for c in report["checks"] if c["label"].startswith("update time mid/all, prefix from the rollout")), None)
             if check:
                 print(f"saving grows with size: {report['model']} ({report['total_params'] / 1e6:.1f}M) "
                       f"mid/all update time {check['ratio']:.2f}")

@@ -8,7 +8,7 @@ saved once to a temporary directory), the same single-turn math problems in the 
 `layerverl.rewards.compute_score("math", ...)`, through `to_trl` on TRL's side), G prompts x N samples
 per step, the same completion budget, temperature 1, one PPO/GRPO pass with one optimizer step per
 batch, no KL term, token-mean loss (TRL's `dapo`), AdamW without weight decay. Our side runs the
-trainer's own phases (`rollout_iteration`, `compute_advantages`, `Updater.update`) with every sample
+trainer's own phases (`rollout_iteration`, `compute_advantages`, `update_policy`) with every sample
 kept; TRL's step is timed by a callback from `on_step_begin` to `on_step_end` (generation, reward,
 loss, backward and optimizer step). Each (trainer, layer) case runs in its own process, one torch
 thread, one untimed warm-up step; peak memory is that process's `ru_maxrss` (imports included) and its
@@ -79,7 +79,7 @@ def run_ours(args: argparse.Namespace, layer: str) -> dict:
     """Warm-up + timed iterations of our trainer's rollout -> advantages -> update."""
     import numpy as np
 
-    from layerverl.trainer import compute_advantages, rollout_iteration, setup
+    from layerverl.trainer import compute_advantages, rollout_iteration, setup, update_policy
 
     cfg = our_config(args, layer)
     run = setup(cfg)
@@ -92,10 +92,7 @@ def run_ours(args: argparse.Namespace, layer: str) -> dict:
         adv = compute_advantages(rollout, cfg)
         advantaged = time.perf_counter()
         steps = rollout.steps
-        run.updater.update(
-            [s.prompt_ids for s in steps], [s.response_ids for s in steps], [s.response_logprobs for s in steps],
-            adv.total, cfg.trainer.ppo_epochs, cfg.trainer.mini_batches, np.random.default_rng([0, iteration]),
-        )
+        update_policy(run, cfg, rollout, adv.total, iteration)
         if iteration:  # iteration 0 is the warm-up
             end = time.perf_counter()
             times.append(end - tick)

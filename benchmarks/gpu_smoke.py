@@ -96,11 +96,11 @@ def one_iteration(spec: str, tokenizer, args) -> dict:
     report = freeze_except(model, layers, train_embeddings=every, train_lm_head=every)
     algo = OmegaConf.load(CONFIGS / "algo" / "gigpo.yaml")
     optimizer = torch.optim.AdamW(trainable_parameters(model), lr=1e-5, weight_decay=0.0)
-    start_layer = min(layers) if min(layers) > 0 and not every else None  # frozen-prefix reuse, as the local trainer
+    start_layer = min(layers) if min(layers) > 0 and not every else None  # frozen prefix from the rollout, as the local trainer
     updater = Updater(model, optimizer, LossConfig(**OmegaConf.to_container(algo.loss)), tokenizer.pad_token_id,
                       1.0, args.micro_batch_size, 1.0, start_layer)
     policy = LMPolicy(HFBackend(model, tokenizer), tokenizer, max_new_tokens=args.max_new_tokens,
-                      max_prompt_tokens=args.max_prompt_tokens, seed=0)
+                      max_prompt_tokens=args.max_prompt_tokens, seed=0, capture_layer=start_layer)
     template = load_template("alfworld", "think", 2)
     cuda = args.device.startswith("cuda")
     if cuda:
@@ -113,7 +113,8 @@ def one_iteration(spec: str, tokenizer, args) -> dict:
     adv = compute_advantages(rollout, OmegaConf.create({"algo": {"name": "gigpo", "advantage": algo.advantage}}))
     steps = rollout.steps
     metrics = updater.update([s.prompt_ids for s in steps], [s.response_ids for s in steps],
-                             [s.response_logprobs for s in steps], adv.total, 1, 1, np.random.default_rng(0))
+                             [s.response_logprobs for s in steps], adv.total, 1, 1, np.random.default_rng(0),
+                             [s.hidden for s in steps] if start_layer is not None else None)
     record = SyncRecord()
     keep = trained_name_filter(layers, every, every)
     sent = dict(filter_trained(model.state_dict().items(), keep, layers, torch.bfloat16, record))

@@ -2,14 +2,15 @@
 
 With the embeddings and layers 0..k-1 frozen, the hidden states entering layer k depend only on the
 tokens, so every PPO epoch and every old/reference log-prob pass can start at layer k from a cache.
-`hidden_before_layer` computes that cache; `forward_from_layer` runs the rest of the model on it.
+`hidden_before_layer` computes that cache, or the rollout records it while it generates
+(`recording_layer_inputs`); `forward_from_layer` runs the rest of the model on it.
 Both work on HF decoder models whose `forward` accepts `inputs_embeds` unscaled (Qwen2/Qwen3/Llama).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import torch
 from torch import nn
@@ -18,26 +19,32 @@ from layerverl.layers import decoder_layers
 
 
 class _StopForward(Exception):
-    """Raised by the capture hook to skip the layers above the cut."""
+    """Raised by the recording hook to skip the layers above the cut."""
+
+
+@contextmanager
+def recording_layer_inputs(model: nn.Module, layer: int, stop: bool = False) -> Iterator[list[torch.Tensor]]:
+    """Inside the block, every forward appends the hidden states entering `layer` (detached) to the
+    yielded list; with `stop`, the forward ends there (the caller catches `_StopForward`)."""
+    seen: list[torch.Tensor] = []
+
+    def record(module: nn.Module, args: tuple, kwargs: dict) -> None:
+        seen.append((args[0] if args else kwargs["hidden_states"]).detach())
+        if stop:
+            raise _StopForward
+
+    handle = decoder_layers(model)[layer].register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        yield seen
+    finally:
+        handle.remove()
 
 
 def hidden_before_layer(model: nn.Module, layer: int, **inputs: torch.Tensor) -> torch.Tensor:
     """The hidden states entering `layer` (bs, seq, hidden), computed without gradients."""
-    captured: dict[str, torch.Tensor] = {}
-
-    def capture(module: nn.Module, args: tuple, kwargs: dict) -> None:
-        captured["hidden"] = args[0] if args else kwargs["hidden_states"]
-        raise _StopForward
-
-    handle = decoder_layers(model)[layer].register_forward_pre_hook(capture, with_kwargs=True)
-    try:
-        with torch.no_grad():
-            model(**inputs, use_cache=False)
-    except _StopForward:
-        pass
-    finally:
-        handle.remove()
-    return captured["hidden"]
+    with recording_layer_inputs(model, layer, stop=True) as seen, torch.no_grad(), suppress(_StopForward):
+        model(**inputs, use_cache=False)
+    return seen[0]
 
 
 @contextmanager
@@ -63,9 +70,12 @@ def forward_from_layer(
     hidden: torch.Tensor,
     attention_mask: torch.Tensor,
     position_ids: torch.Tensor,
+    logits_to_keep: int = 0,
 ) -> torch.Tensor:
-    """Logits (bs, seq, vocab) of the model run from `layer` upward on cached `hidden` states."""
+    """Logits (bs, seq, vocab) of the model run from `layer` upward on cached `hidden` states; with
+    `logits_to_keep`, of the last that many columns only (HF's meaning; 0 keeps all)."""
     with layers_from(model, layer):
         return model(
-            inputs_embeds=hidden, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+            inputs_embeds=hidden, attention_mask=attention_mask, position_ids=position_ids, use_cache=False,
+            logits_to_keep=logits_to_keep,
         ).logits

@@ -80,6 +80,7 @@ def setup(cfg: DictConfig) -> Run:
     policy = LMPolicy(
         HFBackend(model, tokenizer), tokenizer, temperature=cfg.trainer.temperature, top_p=cfg.trainer.top_p,
         max_new_tokens=cfg.model.max_new_tokens, max_prompt_tokens=cfg.model.max_prompt_tokens, seed=cfg.seed,
+        capture_layer=min(layers) if reuse and cfg.trainer.capture_prefix else None,
     )
     model_env_kwargs = cfg.model.env_kwargs.get(cfg.env.name)  # the difficulty the model was warm-started on
     env_kwargs = {**OmegaConf.to_container(cfg.env.kwargs, resolve=True),
@@ -111,6 +112,23 @@ def compute_advantages(rollout: Rollout, cfg: DictConfig):
     }
     options = OmegaConf.to_container(cfg.algo.advantage, resolve=True)
     return get_advantage_fn(cfg.algo.name)(**samples, **options)
+
+
+def update_policy(run: Run, cfg: DictConfig, rollout: Rollout, advantages: np.ndarray, iteration: int) -> dict[str, float]:
+    """PPO epochs over the rollout's step samples: only those with a learning signal unless
+    `trainer.drop_zero_advantage` is off (a KL or entropy term wants them all)."""
+    keep = np.flatnonzero(np.abs(advantages) > 1e-8) if cfg.trainer.drop_zero_advantage else np.arange(len(advantages))
+    metrics: dict[str, float] = {"train/update_samples": int(len(keep))}
+    if len(keep):
+        steps = [rollout.steps[i] for i in keep]
+        metrics.update(run.updater.update(
+            [s.prompt_ids for s in steps], [s.response_ids for s in steps],
+            [s.response_logprobs for s in steps] if cfg.trainer.rollout_logprobs_as_old else None,
+            advantages[keep], cfg.trainer.ppo_epochs, cfg.trainer.mini_batches,
+            np.random.default_rng([cfg.seed, iteration]),  # per iteration, so a resumed run shuffles alike
+            [s.hidden for s in steps] if run.policy.capture_layer is not None else None,
+        ))
+    return metrics
 
 
 def split_name(split: str | None) -> str:
@@ -164,18 +182,9 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         metrics["time/advantage_s"] = time.perf_counter() - tick
         metrics.update(advantage_metrics(adv))
         logger.histogram("train/step_group_size", adv.step_group_size, iteration + 1)
-        # update: only samples with a learning signal enter the PPO epochs unless a KL/entropy term needs all
+        # update
         tick = time.perf_counter()
-        keep = np.flatnonzero(np.abs(adv.total) > 1e-8) if cfg.trainer.drop_zero_advantage else np.arange(len(adv.total))
-        metrics["train/update_samples"] = int(len(keep))
-        if len(keep):
-            steps = [rollout.steps[i] for i in keep]
-            metrics.update(run.updater.update(
-                [s.prompt_ids for s in steps], [s.response_ids for s in steps],
-                [s.response_logprobs for s in steps] if cfg.trainer.rollout_logprobs_as_old else None,
-                adv.total[keep], cfg.trainer.ppo_epochs, cfg.trainer.mini_batches,
-                np.random.default_rng([cfg.seed, iteration]),  # per iteration, so a resumed run shuffles alike
-            ))
+        metrics.update(update_policy(run, cfg, rollout, adv.total, iteration))
         metrics["time/update_s"] = time.perf_counter() - tick
         metrics["train/trainable_params"] = run.layer_report["trainable_params"]
         # evaluation

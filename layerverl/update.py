@@ -1,8 +1,9 @@
 """The update phase: step samples -> padded token batches -> log-probs -> PPO epochs over the trained layers.
 
 When the lowest trained layer is k > 0 and the embeddings are frozen, the hidden states entering layer k
-never change during training, so they are computed once per sample (`layerverl.prefix`) and every epoch
-runs only layers k..L-1, the final norm and the head.
+never change during training, so they are computed once per sample (`layerverl.prefix`), or taken from the rollout that recorded
+them while generating, and every epoch runs only layers k..L-1, the final norm and the head. Batches use verl's layout (prompts left-padded,
+responses right-padded after them), so the head runs only on the response columns.
 """
 
 from __future__ import annotations
@@ -19,28 +20,43 @@ from layerverl.prefix import forward_from_layer, hidden_before_layer
 
 @dataclass
 class TokenBatch:
-    """Right-padded prompt+response sequences of some samples, (bs, seq), with the response positions."""
+    """Some samples as (bs, prompt_width + response_width) tokens: each prompt left-padded to end at column
+    `prompt_width`, its response right-padded after it, so every response sits in the same columns."""
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     position_ids: torch.Tensor
-    response_mask: torch.Tensor  # 1 where the token at t+1 is a response token: logits[:, t] predict it
-    targets: torch.Tensor  # input_ids shifted left by one
+    targets: torch.Tensor  # (bs, response_width): the response tokens, predicted by columns prompt_width-1 ...
+    response_mask: torch.Tensor  # (bs, response_width): 1 on real response tokens
+    prompt_width: int
 
 
 def token_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: int) -> TokenBatch:
-    """Pack (prompt, response) pairs into one right-padded batch."""
-    lengths = [len(p) + len(r) for p, r in zip(prompts, responses, strict=True)]
-    width = max(lengths)
-    input_ids = torch.full((len(lengths), width), pad_id, dtype=torch.long)
-    response_mask = torch.zeros((len(lengths), width), dtype=torch.float32)
+    """Pack (prompt, response) pairs into one batch in verl's layout."""
+    prompt_width, response_width = max(len(p) for p in prompts), max(len(r) for r in responses)
+    input_ids = torch.full((len(prompts), prompt_width + response_width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros_like(input_ids)
+    response_mask = torch.zeros((len(prompts), response_width), dtype=torch.float32)
     for row, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
-        input_ids[row, : lengths[row]] = torch.tensor(prompt + response, dtype=torch.long)
-        response_mask[row, len(prompt) - 1 : lengths[row] - 1] = 1.0
-    attention_mask = (torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]).long()
-    position_ids = torch.arange(width).expand(len(lengths), width)
-    targets = torch.cat([input_ids[:, 1:], torch.full_like(input_ids[:, :1], pad_id)], dim=1)
-    return TokenBatch(input_ids, attention_mask, position_ids, response_mask, targets)
+        columns = slice(prompt_width - len(prompt), prompt_width + len(response))
+        input_ids[row, columns] = torch.tensor(prompt + response, dtype=torch.long)
+        attention_mask[row, columns] = 1
+        response_mask[row, : len(response)] = 1.0
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    return TokenBatch(input_ids, attention_mask, position_ids, input_ids[:, prompt_width:], response_mask, prompt_width)
+
+
+def response_logits(model: nn.Module, batch: TokenBatch, start_layer: int | None = None,
+                    prefix: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits (bs, response_width, vocab) that predict the response tokens; the head runs on those columns
+    only. With `prefix` (the hidden states entering `start_layer`), only layers from there up run."""
+    keep = batch.targets.shape[1] + 1  # the last prompt column and every response column but the last
+    if prefix is None:
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                       position_ids=batch.position_ids, use_cache=False, logits_to_keep=keep).logits
+    else:
+        logits = forward_from_layer(model, start_layer, prefix, batch.attention_mask, batch.position_ids, keep)
+    return logits[:, :-1]
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,18 +93,20 @@ class Updater:
         self.ref_state = ref_state
 
     def forward(self, batch: TokenBatch, prefix: torch.Tensor | None) -> torch.Tensor:
-        """Logits of the batch, from the cached prefix hidden states when there are some."""
-        if prefix is None:
-            return self.model(
-                input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                position_ids=batch.position_ids, use_cache=False,
-            ).logits
-        return forward_from_layer(self.model, self.start_layer, prefix, batch.attention_mask, batch.position_ids)
+        """Response logits of the batch, from the cached prefix hidden states when there are some."""
+        return response_logits(self.model, batch, self.start_layer, prefix)
 
-    def prefix(self, batch: TokenBatch) -> torch.Tensor | None:
-        """The frozen prefix's output for this batch (computed once, reused by every epoch)."""
+    def prefix(self, batch: TokenBatch, captured: list[torch.Tensor] | None) -> torch.Tensor | None:
+        """The frozen prefix's output for this batch (computed once, reused by every epoch); `captured`
+        holds each row's hidden states as the rollout recorded them, right-padded here like the batch."""
         if self.start_layer is None:
             return None
+        if captured is not None:
+            prefix = captured[0].new_zeros((*batch.input_ids.shape, captured[0].shape[-1]))
+            for row, hidden in enumerate(captured):  # the last response token never ran: its column stays 0
+                start = batch.prompt_width - int(batch.attention_mask[row, : batch.prompt_width].sum())
+                prefix[row, start : start + len(hidden)] = hidden
+            return prefix
         return hidden_before_layer(
             self.model, self.start_layer, input_ids=batch.input_ids,
             attention_mask=batch.attention_mask, position_ids=batch.position_ids,
@@ -118,9 +136,11 @@ class Updater:
         epochs: int,
         mini_batches: int,
         rng: np.random.Generator,
+        hidden: list[torch.Tensor] | None = None,
     ) -> dict[str, float]:
-        """PPO epochs over the samples; returns mean loss metrics and the last grad norm."""
-        micro = self._micro_batches(prompts, responses, old_logprobs, advantages)
+        """PPO epochs over the samples; returns mean loss metrics and the last grad norm. `hidden` holds
+        each sample's inputs of `start_layer` as the rollout recorded them (else the prefix runs here)."""
+        micro = self._micro_batches(prompts, responses, old_logprobs, advantages, hidden)
         self.model.train()
         metrics: dict[str, list[float]] = {}
         for _ in range(epochs):
@@ -139,7 +159,7 @@ class Updater:
         self.model.eval()
         return {key: float(np.mean(values)) for key, values in metrics.items()}
 
-    def _micro_batches(self, prompts, responses, old_logprobs, advantages) -> list[dict]:
+    def _micro_batches(self, prompts, responses, old_logprobs, advantages, hidden) -> list[dict]:
         """Length-sorted micro-batches with their prefix cache, old and reference log-probs."""
         order = np.argsort([len(p) + len(r) for p, r in zip(prompts, responses, strict=True)], kind="stable")
         micro = []
@@ -147,14 +167,13 @@ class Updater:
             rows = order[start : start + self.micro_batch_size]
             batch = token_batch([prompts[i] for i in rows], [responses[i] for i in rows], self.pad_id)
             with torch.no_grad():
-                prefix = self.prefix(batch)
+                prefix = self.prefix(batch, [hidden[i] for i in rows] if hidden is not None else None)
                 if old_logprobs is None:
                     old = token_logprobs(self.forward(batch, prefix), batch.targets, self.temperature)[0]
-                else:  # the rollout's own log-probs, placed at the response positions
+                else:  # the rollout's own log-probs
                     old = torch.zeros_like(batch.response_mask)
                     for row, i in enumerate(rows):
-                        start_pos = len(prompts[i]) - 1
-                        old[row, start_pos : start_pos + len(old_logprobs[i])] = torch.tensor(old_logprobs[i])
+                        old[row, : len(old_logprobs[i])] = torch.tensor(old_logprobs[i])
             micro.append({"batch": batch, "prefix": prefix, "old": old, "ref": None,
                           "advantages": torch.tensor(advantages[rows], dtype=torch.float32)})
         if self.ref_state is not None:

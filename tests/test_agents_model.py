@@ -1,10 +1,18 @@
-"""Tiny policy: word-level tokenizer, Qwen3 from a config, save/load, and the HF generation backend."""
+"""Tiny policy: word-level tokenizer, Qwen3 from a config, save/load, and the HF generation backend
+(sampling, logprobs, and the layer inputs it records for the update)."""
 
+from copy import deepcopy
+
+import numpy as np
 import pytest
 import torch
 
 from agents import HFBackend
 from agents.tiny import TinyConfig, build_model, load_pretrained, train_tokenizer
+from layerverl.layers import freeze_except, optimizer_groups
+from layerverl.losses import LossConfig
+from layerverl.prefix import hidden_before_layer
+from layerverl.update import Updater, response_logits, token_batch, token_logprobs
 
 TEXTS = [
     "You arrive at cabinet 1. On the cabinet 1, you see a apple 2, and a mug 1.",
@@ -141,3 +149,49 @@ def test_vllm_backend_names_the_missing_extra():
             VLLMBackend("unused")
     else:
         pytest.skip("vllm is installed")
+
+
+def test_captured_layer_inputs_match_a_fresh_prefix_pass(tokenizer, model):
+    backend = HFBackend(model, tokenizer, batch_size=2)  # two chunks, each left-padded to its own width
+    prompts = _prompts(tokenizer)
+    plain = backend.generate(prompts, max_new_tokens=6, temperature=1.0, seed=5)
+    captured = backend.generate(prompts, max_new_tokens=6, temperature=1.0, seed=5, capture_layer=3)
+    assert [g.response_ids for g in captured] == [g.response_ids for g in plain]
+    for prompt, generation in zip(prompts, captured, strict=True):
+        ran_on = prompt + generation.response_ids[:-1]  # the last sampled token is never fed back
+        expected = hidden_before_layer(model, 3, input_ids=torch.tensor([ran_on]))[0]
+        torch.testing.assert_close(generation.hidden, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_update_from_captured_inputs_matches_one_that_runs_the_prefix(tokenizer, model):
+    prompts = _prompts(tokenizer)
+    generations = HFBackend(model, tokenizer).generate(prompts, 6, 1.0, seed=7, capture_layer=3)
+    trained = []
+    for hidden in (None, [g.hidden for g in generations]):
+        copy = deepcopy(model)
+        freeze_except(copy, [3])
+        updater = Updater(copy, torch.optim.AdamW(optimizer_groups(copy, 1e-2)), LossConfig(),
+                          tokenizer.pad_token_id, 1.0, micro_batch_size=2, grad_clip=1.0, start_layer=3)
+        updater.update(prompts, [g.response_ids for g in generations], [g.response_logprobs for g in generations],
+                       np.array([1.0, -0.5, 0.25]), 2, 2, np.random.default_rng(0), hidden)
+        trained.append(copy.model.layers[3].state_dict())
+    for name, before in model.model.layers[3].state_dict().items():
+        assert not torch.equal(trained[0][name], before)  # it trained
+        torch.testing.assert_close(trained[1][name], trained[0][name], rtol=1e-4, atol=1e-6)
+
+
+def test_training_batch_log_probs_match_the_rollout(tokenizer, model):
+    prompts = _prompts(tokenizer)
+    generations = HFBackend(model, tokenizer).generate(prompts, 6, 1.0, seed=11, capture_layer=2)
+    batch = token_batch(prompts, [g.response_ids for g in generations], tokenizer.pad_token_id)
+    assert batch.targets.shape[1] == max(len(g.response_ids) for g in generations)  # the head sees responses only
+    updater = Updater(model, None, LossConfig(), tokenizer.pad_token_id, 1.0, 4, 1.0, start_layer=2)
+    with torch.no_grad():
+        full = token_logprobs(response_logits(model, batch), batch.targets, 1.0)[0]
+        from_prefix = token_logprobs(updater.forward(batch, updater.prefix(batch, [g.hidden for g in generations])),
+                                     batch.targets, 1.0)[0]
+    for row, generation in enumerate(generations):
+        n = len(generation.response_ids)
+        assert batch.response_mask[row].sum() == n
+        assert full[row, :n].tolist() == pytest.approx(generation.response_logprobs, abs=1e-4)
+        assert from_prefix[row, :n].tolist() == pytest.approx(generation.response_logprobs, abs=1e-4)
