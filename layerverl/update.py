@@ -1,9 +1,10 @@
 """The update phase: step samples -> padded token batches -> log-probs -> PPO epochs over the trained layers.
 
 When the lowest trained layer is k > 0 and the embeddings are frozen, the hidden states entering layer k
-never change during training, so they are computed once per sample (`layerverl.prefix`), or taken from the rollout that recorded
-them while generating, and every epoch runs only layers k..L-1, the final norm and the head. Batches use verl's layout (prompts left-padded,
-responses right-padded after them), so the head runs only on the response columns.
+never change during training, so they are computed once per sample (`layerverl.prefix`) or taken from
+the rollout, which recorded them while generating; every epoch then runs only layers k..L-1, the final
+norm and the head. Batches use verl's layout (prompts left-padded, responses right-padded after them),
+so the head runs only on the response columns.
 """
 
 from __future__ import annotations
@@ -160,8 +161,9 @@ class Updater:
         return {key: float(np.mean(values)) for key, values in metrics.items()}
 
     def _micro_batches(self, prompts, responses, old_logprobs, advantages, hidden) -> list[dict]:
-        """Length-sorted micro-batches with their prefix cache, old and reference log-probs."""
-        order = np.argsort([len(p) + len(r) for p, r in zip(prompts, responses, strict=True)], kind="stable")
+        """Micro-batches sorted by prompt length (the padding's main driver), with their prefix cache, old
+        and reference log-probs."""
+        order = np.argsort([len(p) for p in prompts], kind="stable")
         micro = []
         for start in range(0, len(order), self.micro_batch_size):
             rows = order[start : start + self.micro_batch_size]
