@@ -60,11 +60,16 @@ def response_logits(model: nn.Module, batch: TokenBatch, start_layer: int | None
     return logits[:, :-1]
 
 
-def token_logprobs(logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probs of `targets` under logits / temperature, and the entropy, both (bs, seq)."""
+def token_logprobs(
+    logits: torch.Tensor, targets: torch.Tensor, temperature: float, entropy_grad: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs of `targets` under logits / temperature, and the entropy, both (bs, seq). With
+    `entropy_grad=False` the entropy is for logging only and keeps no graph (which would hold two more
+    (bs, seq, vocab) tensors until the backward pass)."""
     log_probs = torch.log_softmax(logits.float() / max(temperature, 1e-6), dim=-1)
     chosen = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    entropy = -(log_probs.exp() * log_probs).sum(-1)
+    with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+        entropy = -(log_probs.exp() * log_probs).sum(-1)
     return chosen, entropy
 
 
@@ -184,7 +189,8 @@ class Updater:
 
     def _backward(self, micro: dict, batch_tokens: int, batch_sequences: int) -> dict[str, float]:
         batch = micro["batch"]
-        logprobs, entropy = token_logprobs(self.forward(batch, micro["prefix"]), batch.targets, self.temperature)
+        logprobs, entropy = token_logprobs(self.forward(batch, micro["prefix"]), batch.targets, self.temperature,
+                                           entropy_grad=bool(self.loss_config.entropy_coeff))
         advantages = micro["advantages"][:, None].expand_as(logprobs)
         loss, metrics = actor_loss(
             self.loss_config, logprobs, micro["old"], advantages, batch.response_mask,

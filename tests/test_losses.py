@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from layerverl.losses import LOSS_AGG_MODES, LossConfig, actor_loss
+from layerverl.update import token_logprobs
 
 
 def batch(seed=0):
@@ -56,3 +57,12 @@ def test_bad_loss_config_names_choices():
         LossConfig(loss_agg_mode="mean")
     with pytest.raises(ValueError, match="kl_type"):
         LossConfig(kl_type="js")
+
+
+def test_entropy_for_logging_keeps_no_graph():
+    logits = torch.randn(2, 3, 7, requires_grad=True)
+    targets = torch.randint(0, 7, (2, 3))
+    chosen, logged = token_logprobs(logits, targets, 1.0, entropy_grad=False)
+    _, trained = token_logprobs(logits, targets, 1.0)
+    assert chosen.requires_grad and trained.requires_grad and not logged.requires_grad
+    torch.testing.assert_close(logged, trained.detach())
