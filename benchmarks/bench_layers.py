@@ -343,7 +343,8 @@ def main(argv: list[str] | None = None) -> dict:
     if len(out["models"]) > 1:
         print()
         for report in out["models"]:
-            check = next((c for c in report["checks"] if c["label"].startswith("update time mid/all, prefix from the rollout")), None)
+            check = next((c for c in report["checks"]
+                          if c["label"].startswith("update time mid/all, prefix from the rollout")), None)
             if check:
                 print(f"saving grows with size: {report['model']} ({report['total_params'] / 1e6:.1f}M) "
                       f"mid/all update time {check['ratio']:.2f}")

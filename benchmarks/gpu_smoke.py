@@ -96,7 +96,7 @@ def one_iteration(spec: str, tokenizer, args) -> dict:
     report = freeze_except(model, layers, train_embeddings=every, train_lm_head=every)
     algo = OmegaConf.load(CONFIGS / "algo" / "gigpo.yaml")
     optimizer = torch.optim.AdamW(trainable_parameters(model), lr=1e-5, weight_decay=0.0)
-    start_layer = min(layers) if min(layers) > 0 and not every else None  # frozen prefix from the rollout, as the local trainer
+    start_layer = min(layers) if min(layers) > 0 and not every else None  # prefix from the rollout, as the trainer
     updater = Updater(model, optimizer, LossConfig(**OmegaConf.to_container(algo.loss)), tokenizer.pad_token_id,
                       1.0, args.micro_batch_size, 1.0, start_layer)
     policy = LMPolicy(HFBackend(model, tokenizer), tokenizer, max_new_tokens=args.max_new_tokens,

@@ -48,8 +48,9 @@ BENCHES = [
           "`benchmarks/bench_layers.py`: one `Updater.update` (the trainer's defaults: 1 PPO epoch, 2 mini-batches, "
           "AdamW over what trains) on identical synthetic step samples (prompts ~100 tokens, responses ~10, fixed "
           "advantages), per layer choice; the frozen prefix run every pass (plain freeze), once per sample, or "
-          "taken from the rollout's record, and PPO old log-probs from the rollout vs recomputed. Peak memory: RSS high-water mark (VmHWM reset through /proc/self/clear_refs after "
-          "malloc_trim) minus RSS before the update, in an untimed warm-up pass. `time/all` ratios are paired per "
+          "taken from the rollout's record, and PPO old log-probs from the rollout vs recomputed. Peak memory: "
+          "RSS high-water mark (VmHWM reset through /proc/self/clear_refs after malloc_trim) minus RSS before the "
+          "update, in an untimed warm-up pass. `time/all` ratios are paired per "
           "repetition (cases run round-robin).",
           {"quick": ["--quick", "--samples", "64", "--large-samples", "2"], "default": ["--quick", "--large-samples", "2"],
            "full": []}, json=True),

@@ -9,9 +9,10 @@ one explicit seed as `7,`), `base` / `full` (true | false), `full_lr` (the learn
 train every layer, full RL and Boost; default trainer.lr, the paper's protocol), `parallel` (runs at once,
 default 1; each gets cpu_count // parallel torch threads unless backend.threads is given), `strategies`
 (K: Only-BK, Boost-BK, Mid-K, Only-WK, Boost-WK from `profile`), `sweep_dir` (default
-multirun/<env>-<algo>-<model>), `num_layers` (when the model's config.json cannot be read). Every other `key=value` goes to `run.py` unchanged
-(`trainer.iterations=50`, `hydra/launcher=submitit_slurm`, ...). Each run's directory is
-`<sweep_dir>/<env>-<algo>-<tag>-seed<seed>` with tag `base`, `layer<spec>` or the strategy's name.
+multirun/<env>-<algo>-<model>), `num_layers` (when the model's config.json cannot be read). Every other
+`key=value` goes to `run.py` unchanged (`trainer.iterations=50`, `hydra/launcher=submitit_slurm`, ...).
+Each run's directory is `<sweep_dir>/<env>-<algo>-<tag>-seed<seed>` with tag `base`, `layer<spec>` or the
+strategy's name.
 A run whose summary.json is complete is skipped; one with a checkpoint but no summary resumes
 (the trainer continues from `checkpoints/latest.pt`); a finished run with another config stops the launch.
 """
