@@ -10,7 +10,9 @@ from omegaconf import OmegaConf
 from layerverl.layers import load_profile, resolve_layers, uses_profile
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-SPEED_ONLY_KEYS = (("backend", "threads"),)  # change how fast a run goes, not what it computes
+# change how fast a run goes, not what it computes (at most its floating-point rounding): a run or sweep started
+# before a speed switch existed, or with another setting of it, still resumes
+SPEED_ONLY_KEYS = (("backend", "threads"), ("trainer", "reuse_prefix"), ("trainer", "capture_prefix"))
 
 
 class ConfigError(ValueError):

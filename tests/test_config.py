@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from layerverl.config import ConfigError, check_overrides, normalize_argv
+from layerverl.config import ConfigError, check_overrides, normalize_argv, run_identity
 
 
 @pytest.mark.parametrize(
@@ -53,3 +53,11 @@ def test_run_py_exits_with_the_line_before_work():
     result = subprocess.run([sys.executable, "run.py", "algo=nope"], capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert result.stderr.strip() == "config error: algo=nope: no such choice; valid: drgrpo, gigpo, grpo"
+
+
+def test_speed_switches_do_not_change_a_runs_identity():
+    config = {"seed": 0, "backend": {"threads": 2}, "trainer": {"lr": 0.01, "reuse_prefix": True, "capture_prefix": True}}
+    older = {"seed": 0, "backend": {"threads": 1}, "trainer": {"lr": 0.01, "reuse_prefix": False}}  # no capture_prefix yet
+    assert run_identity(config) == run_identity(older)
+    assert run_identity(config) != run_identity({**older, "trainer": {"lr": 0.003}})
+    assert config["trainer"]["capture_prefix"]  # the caller's config is left as it was
