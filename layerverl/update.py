@@ -4,7 +4,7 @@ When the lowest trained layer is k > 0 and the embeddings are frozen, the hidden
 never change during training, so they are computed once per sample (`layerverl.prefix`) or taken from
 the rollout, which recorded them while generating; every epoch then runs only layers k..L-1, the final
 norm and the head. Batches use verl's layout (prompts left-padded, responses right-padded after them),
-so the head runs only on the response columns.
+so the head, and the last layer's queries and MLP (`layerverl.kept_columns`), run only on the response columns.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from layerverl.kept_columns import last_layer_keeps
 from layerverl.losses import LossConfig, actor_loss
 from layerverl.prefix import forward_from_layer, hidden_before_layer
 
@@ -49,14 +50,15 @@ def token_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: in
 
 def response_logits(model: nn.Module, batch: TokenBatch, start_layer: int | None = None,
                     prefix: torch.Tensor | None = None) -> torch.Tensor:
-    """Logits (bs, response_width, vocab) that predict the response tokens; the head runs on those columns
-    only. With `prefix` (the hidden states entering `start_layer`), only layers from there up run."""
+    """Logits (bs, response_width, vocab) that predict the response tokens; the head, and the last layer's
+    queries, attention and MLP, run on those columns only. With `prefix` (the hidden states entering `start_layer`), only layers from there up run."""
     keep = batch.targets.shape[1] + 1  # the last prompt column and every response column but the last
-    if prefix is None:
-        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                       position_ids=batch.position_ids, use_cache=False, logits_to_keep=keep).logits
-    else:
-        logits = forward_from_layer(model, start_layer, prefix, batch.attention_mask, batch.position_ids, keep)
+    with last_layer_keeps(model, keep):
+        if prefix is None:
+            logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                           position_ids=batch.position_ids, use_cache=False, logits_to_keep=keep).logits
+        else:
+            logits = forward_from_layer(model, start_layer, prefix, batch.attention_mask, batch.position_ids, keep)
     return logits[:, :-1]
 
 

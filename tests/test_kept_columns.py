@@ -1,0 +1,65 @@
+"""The last layer on kept columns gives the full forward's logits and gradients for those columns."""
+
+import pytest
+import torch
+from test_layers import tiny_qwen3
+from test_prefix import left_padded_batch
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+from layerverl.kept_columns import last_layer_keeps
+from layerverl.layers import freeze_except
+from layerverl.prefix import forward_from_layer, hidden_before_layer
+
+
+def tiny(family: str):
+    if family == "qwen3":
+        return tiny_qwen3(layers=3)
+    torch.manual_seed(0)
+    config_class, model_class = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM)}[family]
+    return model_class(config_class(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                                    num_attention_heads=4, num_key_value_heads=2))
+
+
+@pytest.mark.parametrize("family", ["qwen3", "llama", "qwen2"])
+@pytest.mark.parametrize("implementation", ["sdpa", "eager"])
+@pytest.mark.parametrize("padded", [True, False])
+def test_kept_logits_and_gradients_match_full_forward(family, implementation, padded):
+    model = tiny(family)
+    model.config._attn_implementation = implementation
+    freeze_except(model, [1])
+    ids, mask, positions = left_padded_batch()
+    if not padded:  # no padding: HF passes no mask to sdpa and the kept rows need a causal one
+        mask, positions = torch.ones_like(mask), torch.arange(7).expand(3, 7)
+    full = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=3).logits
+    full.square().mean().backward()
+    expected = [p.grad.clone() for p in model.model.layers[1].parameters()]
+    model.zero_grad()
+    with last_layer_keeps(model, 3):
+        kept = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=3).logits
+    kept.square().mean().backward()
+    torch.testing.assert_close(kept, full, rtol=1e-5, atol=1e-5)
+    for got, want in zip((p.grad for p in model.model.layers[1].parameters()), expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    assert "forward" not in vars(model.model.layers[-1])  # the layer is restored
+
+
+def test_kept_columns_from_a_cached_prefix_and_when_the_last_layer_trains():
+    model = tiny_qwen3(layers=3).eval()
+    ids, mask, positions = left_padded_batch()
+    full = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=2).logits
+    for layer in (1, 2):
+        hidden = hidden_before_layer(model, layer, input_ids=ids, attention_mask=mask, position_ids=positions)
+        with last_layer_keeps(model, 2):
+            kept = forward_from_layer(model, layer, hidden, mask, positions, logits_to_keep=2)
+        torch.testing.assert_close(kept, full, rtol=1e-5, atol=1e-5)
+
+
+def test_last_layer_really_skips_the_leading_columns():
+    model = tiny_qwen3(layers=2).eval()
+    ids, mask, positions = left_padded_batch()
+    widths = []
+    handle = model.model.layers[-1].mlp.register_forward_hook(lambda m, a, out: widths.append(out.shape[1]))
+    with last_layer_keeps(model, 2):
+        model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=2)
+    handle.remove()
+    assert widths == [2]
