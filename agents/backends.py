@@ -15,6 +15,7 @@ from typing import Protocol
 
 import torch
 
+from layerverl.kept_columns import last_layer_keeps
 from layerverl.prefix import recording_layer_inputs
 
 LAYER_PARAM = re.compile(r"(^|\.)layers\.\d+\.")
@@ -107,9 +108,9 @@ class HFBackend:
             attention_mask[row, width - len(ids) :] = 1
         input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=True
-        )
+        with last_layer_keeps(self.model, 1):  # only the last column's logits are sampled from
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                             use_cache=True, logits_to_keep=1)
         tokens, logprobs = [], []
         finished = torch.zeros(len(prompts), dtype=torch.bool, device=self.device)
         for _ in range(max_new_tokens):

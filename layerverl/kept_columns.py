@@ -4,9 +4,10 @@ When only the last `keep` columns' logits are wanted (HF's `logits_to_keep`, the
 columns), the last decoder layer still needs keys and values from every column, but its queries,
 attention output, o_proj and MLP only for those columns: the other columns' outputs feed nothing.
 `last_layer_keeps` runs that layer in two calls: the leading columns only as far as their keys and values
-(caught from the attention's cache update), then the kept columns attending to all of them. Exact, and it
-works on any HF decoder layer whose attention hands its keys and values to `past_key_values.update`
-(Qwen2/Qwen3/Llama); other attention kinds and masks run the layer unchanged.
+(caught from the attention's cache update), then the kept columns attending to all of them; with a real
+cache (a generation's prefill) the leading keys and values are stored in it first. Exact, and it works on
+any HF decoder layer whose attention hands its keys and values to `past_key_values.update` (Qwen2/Qwen3/
+Llama); other attention kinds and masks run the layer unchanged.
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ class _LeadingKeysValues:
     stops the layer; later ones prepend them to the kept columns' own."""
 
     def __init__(self) -> None:
-        self.leading: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.leading: tuple[torch.Tensor, torch.Tensor, int] | None = None
 
-    def update(self, keys: torch.Tensor, values: torch.Tensor, *args, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    def update(self, keys: torch.Tensor, values: torch.Tensor, layer_idx: int, *args, **kwargs):
         if self.leading is None:
-            self.leading = keys, values
+            self.leading = keys, values, layer_idx
             raise _Stop
         return torch.cat([self.leading[0], keys], dim=2), torch.cat([self.leading[1], values], dim=2)
 
@@ -56,16 +57,18 @@ def _keeping_forward(layer: nn.Module, keep: int, sdpa: bool):
         cut = hidden_states.shape[1] - keep
         if cut <= 0 or position_embeddings is None or not (attention_mask is None or attention_mask.dim() == 4):
             return forward(hidden_states, attention_mask=attention_mask, position_embeddings=position_embeddings, **kwargs)
-        kwargs.pop("past_key_values", None)
+        cache = kwargs.pop("past_key_values", None)
         positions = kwargs.pop("position_ids", None)
-        cache, (cos, sin) = _LeadingKeysValues(), position_embeddings
+        catch, (cos, sin) = _LeadingKeysValues(), position_embeddings
         with suppress(_Stop):
             forward(hidden_states[:, :cut], attention_mask=None, position_embeddings=(cos[:, :cut], sin[:, :cut]),
-                    past_key_values=cache, position_ids=None if positions is None else positions[:, :cut], **kwargs)
+                    past_key_values=catch, position_ids=None if positions is None else positions[:, :cut], **kwargs)
+        if cache is not None:  # a real cache (prefill for generation) stores the leading keys and values first
+            cache.update(*catch.leading)
         kept = forward(
             hidden_states[:, cut:], attention_mask=_kept_rows(attention_mask, cut, hidden_states.shape[1],
                                                               hidden_states.dtype, sdpa),
-            position_embeddings=(cos[:, cut:], sin[:, cut:]), past_key_values=cache,
+            position_embeddings=(cos[:, cut:], sin[:, cut:]), past_key_values=catch if cache is None else cache,
             position_ids=None if positions is None else positions[:, cut:], **kwargs,
         )
         return torch.cat([hidden_states[:, :cut], kept], dim=1)  # the leading columns' outputs are never read

@@ -151,15 +151,28 @@ def test_vllm_backend_names_the_missing_extra():
         pytest.skip("vllm is installed")
 
 
-def test_captured_layer_inputs_match_a_fresh_prefix_pass(tokenizer, model):
+def test_prefill_runs_the_last_layer_and_head_on_the_last_column_only(tokenizer, model):
+    widths = []
+    hooks = [module.register_forward_hook(lambda m, args, out: widths.append(out.shape[1]))
+             for module in (model.model.layers[-1].mlp, model.lm_head)]
+    try:
+        HFBackend(model, tokenizer).generate(_prompts(tokenizer), max_new_tokens=3, temperature=0)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert widths == [1] * len(widths) and len(widths) >= 2
+
+
+@pytest.mark.parametrize("layer", [3, 7])  # 7: the last layer, which the prefill runs on the last column only
+def test_captured_layer_inputs_match_a_fresh_prefix_pass(tokenizer, model, layer):
     backend = HFBackend(model, tokenizer, batch_size=2)  # two chunks, each left-padded to its own width
     prompts = _prompts(tokenizer)
     plain = backend.generate(prompts, max_new_tokens=6, temperature=1.0, seed=5)
-    captured = backend.generate(prompts, max_new_tokens=6, temperature=1.0, seed=5, capture_layer=3)
+    captured = backend.generate(prompts, max_new_tokens=6, temperature=1.0, seed=5, capture_layer=layer)
     assert [g.response_ids for g in captured] == [g.response_ids for g in plain]
     for prompt, generation in zip(prompts, captured, strict=True):
         ran_on = prompt + generation.response_ids[:-1]  # the last sampled token is never fed back
-        expected = hidden_before_layer(model, 3, input_ids=torch.tensor([ran_on]))[0]
+        expected = hidden_before_layer(model, layer, input_ids=torch.tensor([ran_on]))[0]
         torch.testing.assert_close(generation.hidden, expected, rtol=1e-5, atol=1e-5)
 
 
