@@ -1,7 +1,7 @@
 """layerverl agents: prompts, action parsing, policies and generation backends, rollouts, evaluation."""
 
 from agents.backends import HFBackend, VLLMBackend
-from agents.evaluation import EvalResult, evaluate, wilson_interval
+from agents.evaluation import EvalResult, evaluate, paired_change, wilson_interval
 from agents.parsing import parse_action
 from agents.policies import ExpertPolicy, LMPolicy, RandomPolicy
 from agents.prompts import PromptTemplate, load_template
@@ -22,5 +22,6 @@ __all__ = [
     "evaluate",
     "load_template",
     "parse_action",
+    "paired_change",
     "wilson_interval",
 ]

@@ -26,6 +26,14 @@ def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float
     return max(0.0, center - half), min(1.0, center + half)
 
 
+def mcnemar_exact(only_after: int, only_before: int) -> float:
+    """Two-sided exact McNemar p-value: how likely so lopsided a split of the changed episodes is when
+    training changed nothing (each change equally likely either way)."""
+    changed = only_after + only_before
+    tail = sum(math.comb(changed, i) for i in range(min(only_after, only_before) + 1)) / 2**changed
+    return min(1.0, 2 * tail)
+
+
 @dataclass
 class EvalResult:
     """Success rate, its 95% Wilson CI, mean score (None if the env has none), per-task-type results and
@@ -45,6 +53,17 @@ class EvalResult:
         if self.per_task_type:
             result["per_task_type"] = self.per_task_type
         return result
+
+
+def paired_change(before: EvalResult, after: EvalResult) -> dict[str, Any]:
+    """Episodes (same seeds, so the same tasks) solved only after and only before, with the exact McNemar
+    p-value: pairing each task with itself is far more sensitive than comparing two intervals."""
+    won_before = {outcome["episode"]: outcome["won"] for outcome in before.outcomes}
+    pairs = [(won_before[o["episode"]], o["won"]) for o in after.outcomes if o["episode"] in won_before]
+    only_after = sum(now and not then for then, now in pairs)
+    only_before = sum(then and not now for then, now in pairs)
+    return {"episodes": len(pairs), "only_after": only_after, "only_before": only_before,
+            "p": mcnemar_exact(only_after, only_before)}
 
 
 def summarize(trajectories: list[Trajectory]) -> EvalResult:

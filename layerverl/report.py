@@ -49,6 +49,12 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
             f"{split} success {base['success']:.1%} [{base['ci'][0]:.1%}, {base['ci'][1]:.1%}] -> "
             f"{final['success']:.1%} [{final['ci'][0]:.1%}, {final['ci'][1]:.1%}] over {final['episodes']} episodes"
         )
+        if split in summary.get("paired", {}):
+            paired = summary["paired"][split]
+            lines.append(
+                f"{split}, the same {paired['episodes']} tasks before and after: {paired['only_after']} solved only "
+                f"after, {paired['only_before']} only before (exact McNemar p = {paired['p']:.3g})"
+            )
     return lines
 
 

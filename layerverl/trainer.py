@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from agents import EvalResult, HFBackend, LMPolicy, collect_rollout, evaluate, load_template
+from agents import EvalResult, HFBackend, LMPolicy, collect_rollout, evaluate, load_template, paired_change
 from agents.rollout import Rollout
 from envs.batch import EnvBatch
 from layerverl.algos import get_advantage_fn
@@ -214,6 +214,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         "wall_time_s": time.perf_counter() - started, "iterations": cfg.trainer.iterations,
         "base": {split: result.to_dict() for split, result in base.items()},
         "final": {split: result.to_dict() for split, result in final.items()},
+        "paired": {split: paired_change(base[split], result) for split, result in final.items()},
     }
     logger.close()
     run.envs.close()

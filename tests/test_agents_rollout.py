@@ -4,14 +4,17 @@ import pytest
 
 import envs
 from agents import (
+    EvalResult,
     ExpertPolicy,
     LMPolicy,
     RandomPolicy,
     collect_rollout,
     evaluate,
     load_template,
+    paired_change,
     wilson_interval,
 )
+from agents.evaluation import mcnemar_exact
 from agents.policies import Response
 from agents.rollout import anchor_hash
 from envs.base import NOTHING_HAPPENS, TextEnv
@@ -175,3 +178,22 @@ def test_expert_beats_random_through_the_same_evaluation_path():
 )
 def test_wilson_interval(successes, trials, expected):
     assert wilson_interval(successes, trials) == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "only_after, only_before, expected",
+    # scipy.stats.binomtest(k, n).pvalue: 16/19 -> 0.00443, 7/13 -> 1.0, 11/18 -> 0.4807
+    [(16, 3, 0.004425), (7, 6, 1.0), (11, 7, 0.480682), (0, 0, 1.0), (5, 0, 0.0625)],
+)
+def test_mcnemar_exact_matches_the_binomial_test(only_after, only_before, expected):
+    assert mcnemar_exact(only_after, only_before) == pytest.approx(expected, abs=1e-5)
+
+
+def test_paired_change_pairs_episodes_by_seed():
+    def result(wins: dict[int, bool]) -> EvalResult:
+        return EvalResult(0.0, (0.0, 1.0), len(wins), outcomes=[{"episode": e, "won": w} for e, w in wins.items()])
+
+    before = result({0: True, 1: False, 2: False, 3: True})
+    after = result({3: False, 2: True, 1: True, 0: True})  # another order: pairing goes by seed, not position
+    assert paired_change(before, after) == {"episodes": 4, "only_after": 2, "only_before": 1,
+                                            "p": pytest.approx(1.0)}

@@ -59,6 +59,10 @@ def test_only_the_chosen_layer_changes(tiny_path, tmp_path):
     episodes = [json.loads(line) for line in (tmp_path / "episodes.jsonl").read_text().splitlines()]
     assert [(e["phase"], e["split"], e["episode"]) for e in episodes] == [
         (phase, "valid_unseen", i) for phase in ("base", "final") for i in range(2)]
+    won = {(e["phase"], e["episode"]): e["won"] for e in episodes}
+    paired = summary["paired"]["valid_unseen"]
+    assert paired["episodes"] == 2 and paired["only_after"] == sum(won["final", i] > won["base", i] for i in range(2))
+    assert "the same 2 tasks before and after" in (tmp_path / "report.md").read_text()
 
 
 def test_layer_all_trains_everything(tiny_path, tmp_path):
