@@ -10,7 +10,9 @@ from transformers import AutoModelForCausalLM
 import envs
 import layerverl.trainer as trainer_module
 from agents.tiny import TinyConfig, build_model, train_tokenizer
-from layerverl.config import CONFIG_DIR, normalize_argv
+from layerverl.config import CONFIG_DIR, ConfigError, normalize_argv
+from layerverl.evaluate import evaluate_run
+from layerverl.evaluate import main as evaluate_main
 from layerverl.report import rolling_mean
 from layerverl.trainer import train
 
@@ -160,3 +162,18 @@ def test_mid_run_evaluations_use_the_summary_split_keys(tiny_path, tmp_path):
     summary = train(config(tiny_path, "env=textarena", "trainer.eval_every=1"), tmp_path)
     first = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
     assert list(summary["final"]) == ["eval"] and "eval/eval/success" in first
+
+
+def test_evaluate_run_reproduces_the_run_and_takes_other_settings(tiny_path, tmp_path, capsys):
+    summary = train(config(tiny_path, "layer=2", "trainer.lr=0.05"), tmp_path)
+    again = evaluate_run(tmp_path)
+    assert again["base"] == summary["base"] and again["final"] == summary["final"]
+    assert again["paired"] == summary["paired"] and again["iteration"] == 2
+    evaluate_main([str(tmp_path), "trainer.eval_temperature=1.0", "trainer.eval_episodes=3", "seed=5"])
+    record = json.loads((tmp_path / "evaluations.jsonl").read_text().splitlines()[-1])
+    assert record["final"]["valid_unseen"]["episodes"] == record["paired"]["valid_unseen"]["episodes"] == 3
+    assert "valid_unseen at iteration 2 (trainer.eval_temperature=1.0" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="trainer.lr=1.*one of seed, trainer.eval_temperature"):
+        evaluate_run(tmp_path, ["trainer.lr=1"])
+    with pytest.raises(ConfigError, match="holds no checkpoint"):
+        evaluate_run(tmp_path / "elsewhere")

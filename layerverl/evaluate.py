@@ -1,0 +1,69 @@
+"""Re-evaluate a run: its base policy and its latest checkpoint on the run's evaluation splits, under the
+run's evaluation settings or others (sampled instead of greedy, more episodes, another sampling seed).
+
+    python -m layerverl.evaluate outputs/alfworld-gigpo-layermid-boostNone-seed0 trainer.eval_temperature=0.4
+
+Prints before/after success with the paired comparison and appends the result to `<run>/evaluations.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from agents import paired_change
+from layerverl.checkpoint import load_checkpoint
+from layerverl.config import ConfigError
+from layerverl.trainer import evaluate_policy, setup, split_name
+
+SETTINGS = ("seed", "trainer.eval_temperature", "trainer.eval_episodes", "trainer.eval_batch_size")
+
+
+def evaluate_run(run_dir: Path, overrides: list[str] = ()) -> dict[str, Any]:
+    """Success of the base policy and of the checkpointed one, per split, with the settings overridden
+    (`key=value`, keys from `SETTINGS`; `seed` seeds the evaluation's sampling)."""
+    for override in overrides:
+        key = override.split("=", 1)[0]
+        if "=" not in override or key not in SETTINGS:
+            raise ConfigError(f"cannot override {override!r}; choose key=value with key one of {', '.join(SETTINGS)}")
+    state = load_checkpoint(run_dir / "checkpoints")
+    if state is None:
+        raise ConfigError(f"{run_dir / 'checkpoints'} holds no checkpoint to evaluate")
+    cfg = OmegaConf.merge(OmegaConf.create(state["config"]), OmegaConf.from_dotlist(list(overrides)))
+    run = setup(cfg)
+    splits = list(cfg.env.eval_splits)
+    base = {split_name(split): evaluate_policy(run, cfg, split) for split in splits}
+    run.model.load_state_dict(state["trained"], strict=False)
+    final = {split_name(split): evaluate_policy(run, cfg, split) for split in splits}
+    run.envs.close()
+    return {
+        "overrides": list(overrides), "iteration": state["iteration"],
+        "base": {split: result.to_dict() for split, result in base.items()},
+        "final": {split: result.to_dict() for split, result in final.items()},
+        "paired": {split: paired_change(base[split], result) for split, result in final.items()},
+    }
+
+
+def main(argv: list[str]) -> None:
+    if not argv or "=" in argv[0]:
+        sys.exit(f"usage: python -m layerverl.evaluate RUN_DIR [{'=... '.join(SETTINGS)}=...]")
+    try:
+        result = evaluate_run(Path(argv[0]), argv[1:])
+    except ConfigError as error:
+        sys.exit(f"config error: {error}")
+    for split, final in result["final"].items():
+        base, paired = result["base"][split], result["paired"][split]
+        print(f"{split} at iteration {result['iteration']} ({' '.join(result['overrides']) or 'the run settings'}): "
+              f"{base['success']:.1%} -> {final['success']:.1%} over {final['episodes']} episodes; "
+              f"{paired['only_after']} solved only after, {paired['only_before']} only before "
+              f"(exact McNemar p = {paired['p']:.3g})")
+    with open(Path(argv[0]) / "evaluations.jsonl", "a") as f:
+        f.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
