@@ -1,5 +1,6 @@
 """Re-evaluate a run: its base policy and its latest checkpoint on the run's evaluation splits, under the
-run's evaluation settings or others (sampled instead of greedy, more episodes, another sampling seed).
+run's evaluation settings or others (sampled instead of greedy, more episodes, another sampling seed or
+thread count).
 
     python -m layerverl.evaluate outputs/alfworld-gigpo-layermid-boostNone-seed0 trainer.eval_temperature=0.4
 
@@ -20,7 +21,7 @@ from layerverl.checkpoint import load_checkpoint
 from layerverl.config import ConfigError
 from layerverl.trainer import evaluate_policy, setup, split_name
 
-SETTINGS = ("seed", "trainer.eval_temperature", "trainer.eval_episodes", "trainer.eval_batch_size")
+SETTINGS = ("seed", "trainer.eval_temperature", "trainer.eval_episodes", "trainer.eval_batch_size", "backend.threads")
 
 
 def evaluate_run(run_dir: Path, overrides: list[str] = ()) -> dict[str, Any]:
