@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from layerverl.trainer import evaluate_policy, setup, split_name
 SETTINGS = ("seed", "trainer.eval_temperature", "trainer.eval_episodes", "trainer.eval_batch_size", "backend.threads")
 
 
-def evaluate_run(run_dir: Path, overrides: list[str] = ()) -> dict[str, Any]:
+def evaluate_run(run_dir: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Success of the base policy and of the checkpointed one, per split, with the settings overridden
     (`key=value`, keys from `SETTINGS`; `seed` seeds the evaluation's sampling)."""
     for override in overrides:

@@ -63,6 +63,9 @@ def _keeping_forward(layer: nn.Module, keep: int, sdpa: bool):
         with suppress(_Stop):
             forward(hidden_states[:, :cut], attention_mask=None, position_embeddings=(cos[:, :cut], sin[:, :cut]),
                     past_key_values=catch, position_ids=None if positions is None else positions[:, :cut], **kwargs)
+        if catch.leading is None:  # this attention never handed its keys and values over: run the layer whole
+            return forward(hidden_states, attention_mask=attention_mask, position_embeddings=position_embeddings,
+                           past_key_values=cache, position_ids=positions, **kwargs)
         if cache is not None:  # a real cache (prefill for generation) stores the leading keys and values first
             cache.update(*catch.leading)
         kept = forward(

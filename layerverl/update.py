@@ -4,7 +4,8 @@ When the lowest trained layer is k > 0 and the embeddings are frozen, the hidden
 never change during training, so they are computed once per sample (`layerverl.prefix`) or taken from
 the rollout, which recorded them while generating; every epoch then runs only layers k..L-1, the final
 norm and the head. Batches use verl's layout (prompts left-padded, responses right-padded after them),
-so the head, and the last layer's queries and MLP (`layerverl.kept_columns`), run only on the response columns.
+so the head, and the last layer past its keys and values (`layerverl.kept_columns`), run only on the
+response columns.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def token_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: in
 def response_logits(model: nn.Module, batch: TokenBatch, start_layer: int | None = None,
                     prefix: torch.Tensor | None = None) -> torch.Tensor:
     """Logits (bs, response_width, vocab) that predict the response tokens; the head, and the last layer's
-    queries, attention and MLP, run on those columns only. With `prefix` (the hidden states entering `start_layer`), only layers from there up run."""
+    queries, attention and MLP, run on those columns only. With `prefix` (the hidden states entering
+    `start_layer`), only layers from there up run."""
     keep = batch.targets.shape[1] + 1  # the last prompt column and every response column but the last
     with last_layer_keeps(model, keep):
         if prefix is None:

@@ -63,3 +63,15 @@ def test_last_layer_really_skips_the_leading_columns():
         model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=2)
     handle.remove()
     assert widths == [2]
+
+
+def test_an_attention_that_ignores_the_cache_runs_the_layer_whole():
+    model = tiny_qwen3(layers=2).eval()
+    ids, mask, positions = left_padded_batch()
+    full = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=2).logits
+    attention = model.model.layers[-1].self_attn
+    original = attention.forward
+    attention.forward = lambda *args, past_key_values=None, **kwargs: original(*args, **kwargs)
+    with last_layer_keeps(model, 2):
+        kept = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=2).logits
+    torch.testing.assert_close(kept, full, rtol=1e-5, atol=1e-5)
