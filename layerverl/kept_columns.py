@@ -88,8 +88,12 @@ def last_layer_keeps(model: nn.Module, keep: int) -> Iterator[None]:
         yield
         return
     layer = decoder_layers(model)[-1]
+    own = vars(layer).get("forward")  # a forward set on the instance already (accelerate's device hooks) stays
     layer.forward = _keeping_forward(layer, keep, implementation == "sdpa")
     try:
         yield
     finally:
-        del layer.forward
+        if own is None:
+            del layer.forward
+        else:
+            layer.forward = own

@@ -75,3 +75,21 @@ def test_an_attention_that_ignores_the_cache_runs_the_layer_whole():
     with last_layer_keeps(model, 2):
         kept = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=2).logits
     torch.testing.assert_close(kept, full, rtol=1e-5, atol=1e-5)
+
+
+def test_a_forward_already_set_on_the_layer_is_kept_and_restored():
+    model = tiny_qwen3(layers=2).eval()
+    ids, mask, positions = left_padded_batch()
+    full = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=2).logits
+    layer, calls = model.model.layers[-1], []
+    own = layer.forward
+
+    def hooked(*args, **kwargs):  # like accelerate's add_hook_to_module, which sets forward on the instance
+        calls.append(args[0].shape[1])
+        return own(*args, **kwargs)
+
+    layer.forward = hooked
+    with last_layer_keeps(model, 2):
+        kept = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=2).logits
+    torch.testing.assert_close(kept, full, rtol=1e-5, atol=1e-5)
+    assert calls == [5, 2] and layer.forward is hooked  # both calls went through it, and it is back
