@@ -17,10 +17,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from agents import paired_change
 from layerverl.checkpoint import load_checkpoint
 from layerverl.config import ConfigError
-from layerverl.trainer import evaluate_policy, setup, split_name
+from layerverl.trainer import compare, evaluate_splits, setup
 
 SETTINGS = ("seed", "trainer.eval_temperature", "trainer.eval_episodes", "trainer.eval_batch_size", "backend.threads")
 
@@ -37,17 +36,11 @@ def evaluate_run(run_dir: Path, overrides: Sequence[str] = ()) -> dict[str, Any]
         raise ConfigError(f"{run_dir / 'checkpoints'} holds no checkpoint to evaluate")
     cfg = OmegaConf.merge(OmegaConf.create(state["config"]), OmegaConf.from_dotlist(list(overrides)))
     run = setup(cfg)
-    splits = list(cfg.env.eval_splits)
-    base = {split_name(split): evaluate_policy(run, cfg, split) for split in splits}
+    base = evaluate_splits(run, cfg)
     run.model.load_state_dict(state["trained"], strict=False)
-    final = {split_name(split): evaluate_policy(run, cfg, split) for split in splits}
+    final = evaluate_splits(run, cfg)
     run.envs.close()
-    return {
-        "overrides": list(overrides), "iteration": state["iteration"],
-        "base": {split: result.to_dict() for split, result in base.items()},
-        "final": {split: result.to_dict() for split, result in final.items()},
-        "paired": {split: paired_change(base[split], result) for split, result in final.items()},
-    }
+    return {"overrides": list(overrides), "iteration": state["iteration"], **compare(base, final)}
 
 
 def main(argv: list[str]) -> None:

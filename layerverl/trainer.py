@@ -146,12 +146,25 @@ def evaluate_policy(run: Run, cfg: DictConfig, split: str | None) -> EvalResult:
                     kwargs.get("max_steps", 50), batch_size=cfg.trainer.eval_batch_size)
 
 
+def evaluate_splits(run: Run, cfg: DictConfig) -> dict[str, EvalResult]:
+    """`evaluate_policy` on every evaluation split of the env, keyed by `split_name`."""
+    return {split_name(split): evaluate_policy(run, cfg, split) for split in cfg.env.eval_splits}
+
+
+def compare(base: dict[str, EvalResult], final: dict[str, EvalResult]) -> dict[str, dict[str, Any]]:
+    """Before and after per split, and the two paired task by task (summary.json's `base`, `final`, `paired`)."""
+    return {
+        "base": {split: result.to_dict() for split, result in base.items()},
+        "final": {split: result.to_dict() for split, result in final.items()},
+        "paired": {split: paired_change(base[split], result) for split, result in final.items()},
+    }
+
+
 def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Run RL for `trainer.iterations` iterations in `out_dir`; resume from its checkpoint when there is one."""
     if cfg.trainer.lr_schedule not in ("constant", "cosine"):
         raise ConfigError(f"trainer.lr_schedule must be constant or cosine; got {cfg.trainer.lr_schedule!r}")
     run = setup(cfg)
-    splits = list(cfg.env.eval_splits)
     ckpt_dir = out_dir / "checkpoints"
     state = load_checkpoint(ckpt_dir) if cfg.trainer.resume == "auto" else None
     if state is not None and run_identity(state["config"]) != run_identity(OmegaConf.to_container(cfg, resolve=True)):
@@ -163,7 +176,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         run.policy.calls, start, history, base, wall = (
             state["policy_calls"], state["iteration"], state["history"], state["base"], state["wall_time_s"])
     if base is None:
-        base = {split_name(split): evaluate_policy(run, cfg, split) for split in splits}
+        base = evaluate_splits(run, cfg)
     started = time.perf_counter() - wall
     logger = MetricsLogger(out_dir, history, cfg.trainer.wandb_project, out_dir.name,
                            OmegaConf.to_container(cfg, resolve=True))
@@ -189,11 +202,10 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         metrics["train/trainable_params"] = run.layer_report["trainable_params"]
         # evaluation
         if cfg.trainer.eval_every and (iteration + 1) % cfg.trainer.eval_every == 0 and iteration + 1 < cfg.trainer.iterations:
-            for split in splits:
-                result = evaluate_policy(run, cfg, split)
-                metrics[f"eval/{split_name(split)}/success"] = result.success
+            for split, result in evaluate_splits(run, cfg).items():
+                metrics[f"eval/{split}/success"] = result.success
                 if result.score is not None:
-                    metrics[f"eval/{split_name(split)}/score"] = result.score
+                    metrics[f"eval/{split}/score"] = result.score
         history.append(metrics)
         logger.log(metrics)
         bar.set_postfix(success=f"{metrics['train/success_rate']:.2f}", ret=f"{metrics['train/episode_return']:.2f}")
@@ -205,16 +217,14 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
                 "optimizer": run.updater.optimizer.state_dict(), "policy_calls": run.policy.calls,
                 "history": history, "base": base, "wall_time_s": time.perf_counter() - started,
             })
-    final = base if start == cfg.trainer.iterations == 0 else {split_name(s): evaluate_policy(run, cfg, s) for s in splits}
+    final = base if start == cfg.trainer.iterations == 0 else evaluate_splits(run, cfg)
     summary = {
         "env": cfg.env.name, "algo": cfg.algo.name, "model": cfg.model.name,
         "layers": run.layer_report["layers"], "boost": run.layer_report["boost"], "num_layers": run.layer_report["num_layers"],
         "trainable_params": run.layer_report["trainable_params"], "total_params": run.layer_report["total_params"],
         "optimizer_params": sum(p.numel() for g in run.updater.optimizer.param_groups for p in g["params"]),
         "wall_time_s": time.perf_counter() - started, "iterations": cfg.trainer.iterations,
-        "base": {split: result.to_dict() for split, result in base.items()},
-        "final": {split: result.to_dict() for split, result in final.items()},
-        "paired": {split: paired_change(base[split], result) for split, result in final.items()},
+        **compare(base, final),
     }
     logger.close()
     run.envs.close()
