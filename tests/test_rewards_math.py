@@ -68,3 +68,12 @@ def test_same_keys_for_every_sample():
     outs = [compute_score("math", text, "3") for text in (r"\boxed{3}", "nothing", r"\boxed{4}")]
     assert all(set(out) == set(MATH_KEYS) for out in outs)
     assert [out["score"] for out in outs] == [1.0, 0.0, 0.0]
+
+
+def test_format_score_rewards_a_marked_wrong_answer_only():
+    kwargs = {"format_score": 0.1}
+    assert compute_score("math", "so \\boxed{31}", "30", **kwargs)["score"] == pytest.approx(0.1)
+    assert compute_score("math", "so \\boxed{31}", "30", **kwargs)["acc"] == 0.0
+    assert compute_score("math", "it is 30", "30", **kwargs)["score"] == 0.0  # no marked answer
+    assert compute_score("math", "\\boxed{30}", "30", **kwargs)["score"] == 1.0
+    assert compute_score("math", "\\boxed{31}", "30")["score"] == 0.0  # off by default

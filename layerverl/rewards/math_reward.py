@@ -113,16 +113,20 @@ def compute_math_score(
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     num_workers: int = 1,
+    format_score: float = 0.0,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """Score 1.0 if the response's final answer equals `ground_truth`, else 0.0; keys: `MATH_KEYS`.
+    """Score 1.0 if the response's final answer equals `ground_truth`, `format_score` if it marks a wrong
+    answer, else 0.0; keys: `MATH_KEYS` (`acc` stays 0/1).
 
-    `timeout_s` bounds the whole equivalence check (parse + verify), enforced by killing the worker.
+    `format_score` (verl's name) starts RL for a model that never marks an answer: with a 0/1 reward every
+    group scores 0 and has no gradient. `timeout_s` bounds the equivalence check, enforced by killing the worker.
     """
     prediction = extract_answer(solution_str)
     result = {"score": 0.0, "acc": 0.0, "pred": prediction or "", "timed_out": False}
     if prediction is None or ground_truth is None:
         return result
+    result["score"] = float(format_score)
     gold = str(ground_truth)
     gold = extract_answer(gold) or gold  # a gold solution ("... #### 72") reduces to its answer
     equal = normalize_answer(prediction) == normalize_answer(gold)
