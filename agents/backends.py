@@ -15,8 +15,8 @@ from typing import Protocol
 
 import torch
 
-from layerverl.kept_columns import last_layer_keeps
-from layerverl.prefix import recording_layer_inputs
+from agents.kept_columns import last_layer_keeps
+from agents.prefix import recording_layer_inputs
 
 LAYER_PARAM = re.compile(r"(^|\.)layers\.\d+\.")
 

@@ -40,9 +40,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from agents.prefix import hidden_before_layer  # noqa: E402
 from layerverl.layers import decoder_layers, freeze_except, optimizer_groups, resolve_layers  # noqa: E402
 from layerverl.losses import LossConfig  # noqa: E402
-from layerverl.prefix import hidden_before_layer  # noqa: E402
 from layerverl.update import Updater, response_logits, token_batch, token_logprobs  # noqa: E402
 
 GOAL_MID_OVER_ALL_TIME = 0.35  # trainer issue: mid/all update time with prefix reuse (plain freeze: ~0.48)

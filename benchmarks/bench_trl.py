@@ -129,9 +129,9 @@ def run_trl(args: argparse.Namespace, layer: str) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
+    from envs.rewards.trl import to_trl
     from layerverl.layers import decoder_layers, freeze_except, resolve_layers
     from layerverl.rewards import compute_score
-    from layerverl.rewards.trl import to_trl
 
     torch.set_num_threads(1)
     model = AutoModelForCausalLM.from_pretrained(args.model_dir)

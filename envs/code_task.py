@@ -18,7 +18,7 @@ class CodeTaskEnv(SingleTurnTaskEnv):
 
     ## Description
     The agent reads a problem (a function signature with docstring, or a stdin/stdout task) and answers
-    with a response whose last ```python block is run against the tests in `layerverl.rewards`' sandbox.
+    with a response whose last ```python block is run against the tests in `envs.rewards`' sandbox.
 
     ## Action Space
     `Text(max_length=100000)`: the model's whole response, kept verbatim.

@@ -2,7 +2,7 @@
 
 `SingleTurnTaskEnv` is what `MathTaskEnv` and `CodeTaskEnv` share: the observation is the problem prompt,
 the action is the model's whole response (kept verbatim: code needs its newlines), the reward is
-`layerverl.rewards.compute_score`, and the episode ends after one step. `load_records` reads user data.
+`envs.rewards.compute_score`, and the episode ends after one step. `load_records` reads user data.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from envs.base import TextEnv, text_space
+from envs.rewards import compute_score
 
 MAX_RESPONSE_CHARS = 100_000
 RECORD_SUFFIXES = (".jsonl", ".json", ".parquet")
@@ -92,8 +93,6 @@ class SingleTurnTaskEnv(TextEnv):
         return True  # one response per task
 
     def _step(self, action: str) -> tuple[str, float, bool]:
-        from layerverl.rewards import compute_score
-
         row = self.tasks[self._task_index]
         out = compute_score(self.data_source, action, row["ground_truth"], dict(row.get("extra_info") or {}),
                             **self.reward_kwargs)

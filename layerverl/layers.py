@@ -15,6 +15,8 @@ from typing import Any
 
 from torch import nn
 
+from agents.decoder_layers import decoder_layers  # re-exported: `from layerverl.layers import decoder_layers`
+
 NAMED_SPECS = ("mid", "first", "last", "all")
 PATTERN_SPECS = ("midK", "topK", "bottomK")
 PROFILE_SPEC = re.compile(r"(top|bottom)(\d+)")  # Only-Bk / Only-Wk: ranked by a saved profile
@@ -92,18 +94,6 @@ def load_profile(profile: Any, num_layers: int | None = None, spec: Any = "topK"
     if len(scores) != num_layers or any(math.isnan(s) for s in scores):
         raise ValueError(f"the profile must give a score for each of the {num_layers} layers")
     return [float(s) for s in scores]
-
-
-def decoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The decoder blocks of an HF causal LM (Qwen2/Qwen3/Llama/Mistral `model.layers` and look-alikes)."""
-    num_layers = getattr(getattr(model, "config", None), "num_hidden_layers", None)
-    for name in ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers"):
-        module: Any = model
-        for part in name.split("."):
-            module = getattr(module, part, None)
-        if isinstance(module, nn.ModuleList) and (num_layers is None or len(module) == num_layers):
-            return module
-    raise ValueError(f"cannot find the decoder layers of {type(model).__name__}: expected `model.layers`")
 
 
 def freeze_except(

@@ -1,10 +1,10 @@
 """The update phase: step samples -> padded token batches -> log-probs -> PPO epochs over the trained layers.
 
 When the lowest trained layer is k > 0 and the embeddings are frozen, the hidden states entering layer k
-never change during training, so they are computed once per sample (`layerverl.prefix`) or taken from
+never change during training, so they are computed once per sample (`agents.prefix`) or taken from
 the rollout, which recorded them while generating; every epoch then runs only layers k..L-1, the final
 norm and the head. Batches use verl's layout (prompts left-padded, responses right-padded after them),
-so the head, and the last layer past its keys and values (`layerverl.kept_columns`), run only on the
+so the head, and the last layer past its keys and values (`agents.kept_columns`), run only on the
 response columns.
 """
 
@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from layerverl.kept_columns import last_layer_keeps
+from agents.kept_columns import last_layer_keeps
+from agents.prefix import forward_from_layer, hidden_before_layer
 from layerverl.losses import LossConfig, actor_loss
-from layerverl.prefix import forward_from_layer, hidden_before_layer
 
 
 @dataclass

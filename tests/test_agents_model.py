@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from agents import HFBackend
+from agents.prefix import hidden_before_layer
 from agents.tiny import TinyConfig, build_model, load_pretrained, train_tokenizer
 from layerverl.layers import freeze_except, optimizer_groups
 from layerverl.losses import LossConfig
-from layerverl.prefix import hidden_before_layer
 from layerverl.update import Updater, response_logits, token_batch, token_logprobs
 
 TEXTS = [

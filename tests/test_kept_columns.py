@@ -6,9 +6,9 @@ from test_layers import tiny_qwen3
 from test_prefix import left_padded_batch
 from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-from layerverl.kept_columns import last_layer_keeps
+from agents.kept_columns import last_layer_keeps
+from agents.prefix import forward_from_layer, hidden_before_layer
 from layerverl.layers import freeze_except
-from layerverl.prefix import forward_from_layer, hidden_before_layer
 
 
 def tiny(family: str):

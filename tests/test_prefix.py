@@ -3,8 +3,8 @@
 import torch
 from test_layers import tiny_qwen3
 
+from agents.prefix import forward_from_layer, hidden_before_layer
 from layerverl.layers import freeze_except
-from layerverl.prefix import forward_from_layer, hidden_before_layer
 
 
 def left_padded_batch():

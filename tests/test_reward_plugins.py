@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-import layerverl.rewards.registry as registry
+import envs.rewards.registry as registry
 from layerverl.rewards import (
     compute_score,
     compute_score_batch,
@@ -87,7 +87,7 @@ def test_file_and_entry_point_selected_by_data_source_from_config(tmp_path, monk
 
 
 def test_module_reference():
-    fn = get_reward("layerverl.rewards.math_reward:compute_math_score")
+    fn = get_reward("envs.rewards.math_reward:compute_math_score")
     assert fn("anything", r"\boxed{3}", "3")["score"] == 1.0
 
 

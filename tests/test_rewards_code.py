@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from envs.rewards.code_reward import parse_tests
 from layerverl.rewards import CODE_KEYS, compute_score, extract_code
-from layerverl.rewards.code_reward import parse_tests
 
 LIMITS = {"timeout_s": 3.0, "memory_mb": 512}
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from envs.rewards import sandbox as sandbox_module
 from layerverl.rewards import compute_score, sandbox_kind
-from layerverl.rewards import sandbox as sandbox_module
 
 SQUARE_TESTS = {"test": "def check(candidate):\n    assert candidate(2) == 4\n    assert candidate(3) == 9\n",
                 "entry_point": "square"}

@@ -1,41 +1,10 @@
-"""Math and code rewards behind verl's `compute_score` interface (pure Python at import: no torch).
+"""The rewards under the name users import: `from layerverl.rewards import compute_score`.
 
-    from layerverl.rewards import compute_score
-    compute_score("math", "... so \\boxed{1/2}", "0.5")   # {"score": 1.0, "acc": 1.0, "pred": "1/2", ...}
-
-Rewards are chosen by `data_source` through a registry (`register_reward`), installed entry points
-(group `layerverl.rewards`), or "pkg.mod:fn" / "path/file.py:fn" references (`get_reward`, `make_router`).
+The code lives in `envs.rewards` (a task's score is part of the task, and envs sit below layerverl, so
+an env can score its own step without importing upward); this module re-exports its public API.
 """
 
-from layerverl.rewards.code_reward import CODE_KEYS, compute_code_score, extract_code
-from layerverl.rewards.math_reward import MATH_KEYS, compute_math_score, extract_answer
-from layerverl.rewards.registry import (
-    ENTRY_POINT_GROUP,
-    REWARD_REGISTRY,
-    RewardFn,
-    RewardOutput,
-    compute_score,
-    compute_score_batch,
-    get_reward,
-    list_rewards,
-    make_router,
-    register_reward,
-)
-from layerverl.rewards.sandbox import SandboxLimits, sandbox_kind
-from layerverl.rewards.trl import from_trl, to_trl
+from envs import rewards as _rewards
+from envs.rewards import *  # noqa: F403
 
-MATH_DATA_SOURCES = ("math", "gsm8k", "openai/gsm8k", "lighteval/MATH", "DigitalLearningGmbH/MATH-lighteval",
-                     "HuggingFaceH4/MATH-500", "math500", "math_dapo", "aime", "layerverl/math")
-CODE_DATA_SOURCES = ("code", "humaneval", "openai_humaneval", "openai/openai_humaneval", "evalplus/humanevalplus",
-                     "mbpp", "google-research-datasets/mbpp", "apps", "codeparrot/apps", "codecontests", "taco",
-                     "codeforces", "livecodebench")
-
-register_reward(MATH_DATA_SOURCES[0], compute_math_score, aliases=MATH_DATA_SOURCES[1:])
-register_reward(CODE_DATA_SOURCES[0], compute_code_score, aliases=CODE_DATA_SOURCES[1:])
-
-__all__ = [
-    "CODE_DATA_SOURCES", "CODE_KEYS", "ENTRY_POINT_GROUP", "MATH_DATA_SOURCES", "MATH_KEYS", "REWARD_REGISTRY",
-    "RewardFn", "RewardOutput", "SandboxLimits", "compute_code_score", "compute_math_score", "compute_score",
-    "compute_score_batch", "extract_answer", "extract_code", "from_trl", "get_reward", "list_rewards",
-    "make_router", "register_reward", "sandbox_kind", "to_trl",
-]
+__all__ = list(_rewards.__all__)

@@ -17,7 +17,7 @@ import json
 import re
 from typing import Any
 
-from layerverl.rewards.sandbox import SandboxLimits, new_nonce, run_python
+from envs.rewards.sandbox import SandboxLimits, new_nonce, run_python
 
 SCORE_MODES = ("binary", "fraction")
 CODE_KEYS = ("score", "acc", "passed", "total", "timed_out", "status")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from layerverl.rewards.registry import RewardFn, compute_score
+from envs.rewards.registry import RewardFn, compute_score
 
 TrlRewardFn = Callable[..., list[float | None]]
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager, suppress
 import torch
 from torch import nn
 
-from layerverl.layers import decoder_layers
+from agents.decoder_layers import decoder_layers
 
 
 class _Stop(Exception):

@@ -14,7 +14,7 @@ import re
 import threading
 from typing import Any
 
-from layerverl.rewards.workers import CallTimeout, WorkerPool
+from envs.rewards.workers import CallTimeout, WorkerPool
 
 DEFAULT_TIMEOUT_S = 5.0
 MATH_KEYS = ("score", "acc", "pred", "timed_out")
