@@ -24,6 +24,8 @@ RewardOutput = float | dict[str, Any]
 RewardFn = Callable[..., RewardOutput]
 
 ENTRY_POINT_GROUP = "layerverl.rewards"
+# verl scores its own data sources; to envs it is an external scorer named by reference, not an import.
+VERL_DEFAULT_SCORER = "verl.utils.reward_score:default_compute_score"
 # What verl 0.9.1's `default_compute_score` routes itself (plus any name starting with "aime").
 VERL_DATA_SOURCES = frozenset({
     "openai/gsm8k", "lighteval/MATH", "DigitalLearningGmbH/MATH-lighteval", "HuggingFaceH4/MATH-500",
@@ -150,10 +152,8 @@ def _score_one(data_source: str, solution_str: str, ground_truth: Any, extra_inf
 
 def _verl_default(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None,
                   **kwargs: Any) -> RewardOutput:
-    """verl's own router, imported only when used (it imports torch)."""
-    from verl.utils.reward_score import default_compute_score
-
-    return default_compute_score(data_source, solution_str, ground_truth, extra_info, **kwargs)
+    """verl's own router, resolved by reference like any plugin and only when used (it imports torch)."""
+    return _load_reference(VERL_DEFAULT_SCORER)(data_source, solution_str, ground_truth, extra_info, **kwargs)
 
 
 def _load_reference(ref: str) -> RewardFn:
