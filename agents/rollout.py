@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from agents.parsing import parse_action
 from agents.policies import ActRequest
 from agents.prompts import PromptTemplate
+from agents.step_batch import StepBatch
 from envs.batch import EnvBatch
 
 if TYPE_CHECKING:
@@ -63,6 +64,19 @@ class Rollout:
 
     steps: list[StepSample] = field(default_factory=list)
     trajectories: list[Trajectory] = field(default_factory=list)
+
+    def step_batch(self) -> StepBatch:
+        """The step samples as the advantage estimators read them (each step gets its episode's return)."""
+        returns = {t.traj_id: t.episode_return for t in self.trajectories}
+        return StepBatch(
+            episode_return=[returns[s.traj_id] for s in self.steps],
+            step_reward=[s.step_reward for s in self.steps],
+            group_id=[s.group_id for s in self.steps],
+            traj_id=[s.traj_id for s in self.steps],
+            step_idx=[s.step_idx for s in self.steps],
+            anchor=[s.anchor for s in self.steps],
+            valid=[s.valid for s in self.steps],
+        )
 
     def metrics(self) -> dict[str, float]:
         """Success rate, mean return/length and valid-action ratio over the rollout."""
@@ -122,9 +136,10 @@ def collect_rollout(
             for i in active
         ]
         responses = policy.act(requests)
-        parsed = [
+        parsed = [  # a free-form env (math, code) takes the whole response: no <action> tag, newlines kept
+            (r.text, True) if infos[i].get("free_form") else
             parse_action(r.text, req.admissible_actions if check_admissible else None)
-            for r, req in zip(responses, requests, strict=True)
+            for i, r, req in zip(active, responses, requests, strict=True)
         ]
         results = envs.step({i: action for i, (action, _) in zip(active, parsed, strict=True)})
         still_active = []

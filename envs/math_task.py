@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from envs.math_problems import generate_problems
+from envs.math_problems import arithmetic_problems, generate_problems
 from envs.single_turn import SingleTurnTaskEnv, load_records, prompt_text
 
 INSTRUCTION = "Reason step by step, then put your final answer in \\boxed{}."
@@ -43,6 +43,9 @@ class MathTaskEnv(SingleTurnTaskEnv):
 
     ## Arguments
     `envs.make("math", dataset="generated", split="train", num_problems=1000, difficulty=None)`, or
+    `dataset="arithmetic"`: the 1,021 one-line sums and products of `arithmetic_problems`, split disjointly
+    by pair (`num_problems` and `difficulty` unused). `instruction` follows each question;
+    `task_order="by_seed"` makes `reset(seed=s)` pose task `s % len(tasks)`. Or
     `gymnasium.make("layerverl/Math-v0")`. `dataset` may be a .jsonl/.parquet file or a
     `datasets.save_to_disk` directory with a question column (question/problem/prompt) and an answer
     column (answer/solution/ground_truth, or verl's `reward_model.ground_truth`). `reward_kwargs`
@@ -55,19 +58,20 @@ class MathTaskEnv(SingleTurnTaskEnv):
     def __init__(self, dataset: str = "generated", split: str = "train", num_problems: int = 1000,
                  difficulty: int | None = None, data_source: str = "math",
                  reward_kwargs: dict[str, Any] | None = None, seed: int | None = None,
-                 render_mode: str | None = None):
-        if dataset == "generated":
+                 render_mode: str | None = None, instruction: str = INSTRUCTION, task_order: str = "random"):
+        if dataset in ("generated", "arithmetic"):
             if split not in SPLIT_SEEDS:
                 raise ValueError(f"split must be one of {sorted(SPLIT_SEEDS)}, got {split!r}")
-            problems = generate_problems(num_problems, seed=SPLIT_SEEDS[split], difficulty=difficulty)
-            tasks = [{"prompt": f"{p.question}\n{INSTRUCTION}", "ground_truth": p.answer,
+            problems = (arithmetic_problems(split) if dataset == "arithmetic" else
+                        generate_problems(num_problems, seed=SPLIT_SEEDS[split], difficulty=difficulty))
+            tasks = [{"prompt": f"{p.question}\n{instruction}", "ground_truth": p.answer,
                       "extra_info": {"difficulty": p.difficulty}} for p in problems]
         else:
-            tasks = [_math_task(row) for row in load_records(dataset, split)]
-        super().__init__(tasks, data_source, reward_kwargs, seed=seed, render_mode=render_mode)
+            tasks = [_math_task(row, instruction) for row in load_records(dataset, split)]
+        super().__init__(tasks, data_source, reward_kwargs, seed=seed, render_mode=render_mode, task_order=task_order)
 
 
-def _math_task(row: dict[str, Any]) -> dict[str, Any]:
+def _math_task(row: dict[str, Any], instruction: str = INSTRUCTION) -> dict[str, Any]:
     """A user row as a task; verl-style rows carry `prompt` messages and `reward_model.ground_truth`."""
     question = next((row[k] for k in QUESTION_KEYS if row.get(k) is not None), None)
     reward_model = row.get("reward_model") or {}
@@ -76,5 +80,5 @@ def _math_task(row: dict[str, Any]) -> dict[str, Any]:
     if question is None or answer is None:
         raise ValueError(f"math row needs one of {QUESTION_KEYS} and one of {ANSWER_KEYS}; got keys {sorted(row)}")
     text = prompt_text(question)
-    prompt = text if "boxed" in text else f"{text}\n{INSTRUCTION}"
+    prompt = text if "boxed" in text else f"{text}\n{instruction}"
     return {"prompt": prompt, "ground_truth": str(answer), "extra_info": dict(row.get("extra_info") or {})}

@@ -16,6 +16,7 @@ from envs.rewards import compute_score
 
 MAX_RESPONSE_CHARS = 100_000
 RECORD_SUFFIXES = (".jsonl", ".json", ".parquet")
+TASK_ORDERS = ("random", "by_seed")  # by_seed: reset(seed=s) poses task s % len(tasks), so N seeds cover N tasks
 
 
 def load_records(path: str | Path, split: str = "train") -> list[dict[str, Any]]:
@@ -57,26 +58,38 @@ def prompt_text(prompt: Any) -> str:
 
 class SingleTurnTaskEnv(TextEnv):
     """Base of one-step task envs; subclasses fill `self.tasks` with dicts holding `prompt`, `ground_truth`,
-    `extra_info` and set `data_source`. `reset(options={"index": i})` picks task i, else a random one."""
+    `extra_info` and set `data_source`. `reset(options={"index": i})` picks task i, else a random one, or with
+    `task_order="by_seed"` task `seed % len(tasks)` (an evaluation of N seeds then sees N distinct tasks).
+    `info["free_form"]` tells the rollout to pass the whole response, not an <action>."""
 
     def __init__(self, tasks: list[dict[str, Any]], data_source: str, reward_kwargs: dict[str, Any] | None = None,
-                 seed: int | None = None, render_mode: str | None = None):
+                 seed: int | None = None, render_mode: str | None = None, task_order: str = "random"):
         super().__init__(max_steps=1, seed=seed, render_mode=render_mode)
         if not tasks:
             raise ValueError(f"{type(self).__name__} got an empty dataset")
         self.action_space = text_space(MAX_RESPONSE_CHARS)
+        if task_order not in TASK_ORDERS:
+            raise ValueError(f"task_order must be one of {TASK_ORDERS}, got {task_order!r}")
         self.tasks = tasks
+        self.task_order = task_order
         self.data_source = data_source
         self.reward_kwargs = dict(reward_kwargs or {})
         self._task_index = 0
+        self._reset_seed: int | None = None
         self._reward_details: dict[str, Any] = {}
 
     @property
     def task(self) -> str:
         return self.tasks[self._task_index]["prompt"]
 
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
+        self._reset_seed = seed  # what `task_order="by_seed"` indexes by
+        return super().reset(seed=seed, options=options)
+
     def _reset(self, options: dict[str, Any]) -> str:
         index = options.get("index")
+        if index is None and self.task_order == "by_seed" and self._reset_seed is not None:
+            index = self._reset_seed % len(self.tasks)
         if index is None:
             index = int(self.np_random.integers(len(self.tasks)))
         if not 0 <= int(index) < len(self.tasks):
@@ -107,5 +120,5 @@ class SingleTurnTaskEnv(TextEnv):
         return self.task
 
     def _extra_info(self) -> dict[str, Any]:
-        return {"data_source": self.data_source, "task_index": self._task_index,
+        return {"free_form": True, "data_source": self.data_source, "task_index": self._task_index,
                 "score": float(self._reward_details.get("score", 0.0)), "reward_details": dict(self._reward_details)}

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from agents import EvalResult, HFBackend, LMPolicy, collect_rollout, evaluate, load_template, paired_change
 from agents.rollout import Rollout
 from envs.batch import EnvBatch
-from layerverl.algos import get_advantage_fn
+from layerverl.algos import Advantages, advantage_metrics, estimate_advantages
 from layerverl.checkpoint import load_checkpoint, save_checkpoint
 from layerverl.config import ConfigError, check_layer_spec, run_identity
 from layerverl.layers import decoder_layers, freeze_except, optimizer_groups
@@ -49,14 +49,17 @@ class Run:
 
 def setup(cfg: DictConfig) -> Run:
     """Load the model, choose what trains, build the optimizer, policy and updater; validate on the way."""
-    from agents.tiny import load_pretrained
+    from agents.pretrained import ModelNotFound, load_model
 
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     if cfg.backend.threads:
         torch.set_num_threads(cfg.backend.threads)
-    model, tokenizer = load_pretrained(cfg.model.path) if cfg.model.path else load_pretrained()
+    try:
+        model, tokenizer = load_model(cfg.model.path)
+    except ModelNotFound as exc:
+        raise ConfigError(f"model.path: {exc}") from None
     num_layers = len(decoder_layers(model))
     layers = check_layer_spec(cfg.layer.spec, num_layers, cfg.layer.profile)
     boost = check_layer_spec(cfg.layer.boost, num_layers, cfg.layer.profile, "layer.boost") if cfg.layer.boost is not None else []
@@ -97,21 +100,10 @@ def rollout_iteration(run: Run, cfg: DictConfig, iteration: int) -> Rollout:
                            run.env_kwargs.get("max_steps", 50))
 
 
-def compute_advantages(rollout: Rollout, cfg: DictConfig):
+def compute_advantages(rollout: Rollout, cfg: DictConfig) -> Advantages:
     """The configured estimator over the rollout's flat step samples."""
-    steps = rollout.steps
-    returns = {t.traj_id: t.episode_return for t in rollout.trajectories}
-    samples = {
-        "episode_return": np.array([returns[s.traj_id] for s in steps], dtype=np.float64),
-        "step_reward": np.array([s.step_reward for s in steps], dtype=np.float64),
-        "group_id": np.array([s.group_id for s in steps]),
-        "traj_id": np.array([s.traj_id for s in steps]),
-        "step_idx": np.array([s.step_idx for s in steps]),
-        "anchor": [s.anchor for s in steps],
-        "valid": np.array([s.valid for s in steps]),
-    }
     options = OmegaConf.to_container(cfg.algo.advantage, resolve=True)
-    return get_advantage_fn(cfg.algo.name)(**samples, **options)
+    return estimate_advantages(cfg.algo.name, rollout.step_batch(), options)
 
 
 def update_policy(run: Run, cfg: DictConfig, rollout: Rollout, advantages: np.ndarray, iteration: int) -> dict[str, float]:
@@ -129,6 +121,14 @@ def update_policy(run: Run, cfg: DictConfig, rollout: Rollout, advantages: np.nd
             [s.hidden for s in steps] if run.policy.capture_layer is not None else None,
         ))
     return metrics
+
+
+def sync_rollout_weights(run: Run) -> None:
+    """Hand the trained layers to the rollout engine: locally a no-op by construction, because `HFBackend`
+    generates with the very model object the optimizer steps (checked, so a backend with its own copy of
+    the weights, which would need `load_layer_weights`, cannot silently roll out stale ones)."""
+    if run.policy.backend.model is not run.model:
+        raise RuntimeError("the local trainer's rollout backend must generate with the trained model itself")
 
 
 def split_name(split: str | None) -> str:
@@ -199,6 +199,8 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         tick = time.perf_counter()
         metrics.update(update_policy(run, cfg, rollout, adv.total, iteration))
         metrics["time/update_s"] = time.perf_counter() - tick
+        # sync: nothing to send, the rollout generates with the model the update just stepped
+        sync_rollout_weights(run)
         metrics["train/trainable_params"] = run.layer_report["trainable_params"]
         # evaluation
         if cfg.trainer.eval_every and (iteration + 1) % cfg.trainer.eval_every == 0 and iteration + 1 < cfg.trainer.iterations:
@@ -247,13 +249,3 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, cfg: DictConfig, iterati
         group.setdefault("initial_lr", group["lr"])
         group["lr"] = group["initial_lr"] * factor
     return cfg.trainer.lr * factor
-
-
-def advantage_metrics(adv) -> dict[str, float]:
-    """Mean/std of A^E and A^S and the step-group size distribution."""
-    sizes = adv.step_group_size
-    return {
-        "train/adv_episode_mean": float(adv.episode.mean()), "train/adv_episode_std": float(adv.episode.std()),
-        "train/adv_step_mean": float(adv.step.mean()), "train/adv_step_std": float(adv.step.std()),
-        "train/step_group_size_mean": float(sizes.mean()), "train/step_group_singleton_frac": float((sizes == 1).mean()),
-    }

@@ -75,5 +75,6 @@ def test_format_score_rewards_a_marked_wrong_answer_only():
     assert compute_score("math", "so \\boxed{31}", "30", **kwargs)["score"] == pytest.approx(0.1)
     assert compute_score("math", "so \\boxed{31}", "30", **kwargs)["acc"] == 0.0
     assert compute_score("math", "it is 30", "30", **kwargs)["score"] == 0.0  # no marked answer
+    assert compute_score("math", "\\boxed{N}", "30", **kwargs)["score"] == 0.0  # a copied placeholder
     assert compute_score("math", "\\boxed{30}", "30", **kwargs)["score"] == 1.0
     assert compute_score("math", "\\boxed{31}", "30")["score"] == 0.0  # off by default

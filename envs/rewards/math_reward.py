@@ -117,7 +117,7 @@ def compute_math_score(
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Score 1.0 if the response's final answer equals `ground_truth`, `format_score` if it marks a wrong
-    answer, else 0.0; keys: `MATH_KEYS` (`acc` stays 0/1).
+    answer holding a digit, else 0.0; keys: `MATH_KEYS` (`acc` stays 0/1).
 
     `format_score` (verl's name) starts RL for a model that never marks an answer: with a 0/1 reward every
     group scores 0 and has no gradient. `timeout_s` bounds the equivalence check, enforced by killing the worker.
@@ -126,7 +126,8 @@ def compute_math_score(
     result = {"score": 0.0, "acc": 0.0, "pred": prediction or "", "timed_out": False}
     if prediction is None or ground_truth is None:
         return result
-    result["score"] = float(format_score)
+    if re.search(r"\d", prediction):  # a marked number; a copied placeholder such as \boxed{N} earns nothing
+        result["score"] = float(format_score)
     gold = str(ground_truth)
     gold = extract_answer(gold) or gold  # a gold solution ("... #### 72") reduces to its answer
     equal = normalize_answer(prediction) == normalize_answer(gold)
