@@ -1,25 +1,36 @@
-"""Adversarial suite for the code sandbox: every attack scores 0 and leaves nothing behind."""
+"""Adversarial suite for the code sandbox: every attack scores 0 and leaves nothing behind, under bwrap and under
+the `unshare` fallback (set LAYERVERL_SANDBOX=bwrap|unshare to run one only, as .ci/run does).
+
+An attack that escapes returns the right answer, so an escape scores 1 and the test fails on the score itself,
+not only on a side effect we happened to look for.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import http.server
 import os
 import socket
+import stat
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from envs.rewards import sandbox as sandbox_module
+from envs.rewards.sandbox import ISOLATING_KINDS, SandboxUnavailableError
 from layerverl.rewards import compute_score, sandbox_kind
 
 SQUARE_TESTS = {"test": "def check(candidate):\n    assert candidate(2) == 4\n    assert candidate(3) == 9\n",
                 "entry_point": "square"}
 LIMITS = {"timeout_s": 1.0, "memory_mb": 256}
-MARKER = f"layerverl-sandbox-test-{os.getpid()}"
+MARKER = f"layerverl-attack-test-{os.getpid()}"
+SHARED_DIR = f"/tmp/{MARKER}-shared"  # world-writable, outside the sandbox, owned by us
 ESCAPE_PATHS = [f"/tmp/{MARKER}", f"/var/tmp/{MARKER}", f"/dev/shm/{MARKER}", f"/root/{MARKER}",
-                str(Path(__file__).resolve().parent / MARKER)]
+                f"{SHARED_DIR}/{MARKER}", str(Path(__file__).resolve().parent / MARKER)]
+SECRET = f"/tmp/{MARKER}-secret"  # world-readable host file
+REPO_FILE = str(Path(__file__).resolve())
 
 CORRECT = "def square(x):\n    return x * x\n"
 ATTACKS = {
@@ -66,6 +77,11 @@ def _fence(code: str) -> str:
     return f"Here is my solution.\n```python\n{code}```\n"
 
 
+def _square_if(condition_code: str) -> str:
+    """A candidate that answers right only when `condition_code` (a function `escaped()`) returns True."""
+    return condition_code + "\ndef square(x):\n    return x * x if escaped() else 0\n"
+
+
 def _sandbox_pids() -> list[int]:
     """Live processes running as a sandbox uid or carrying the test marker."""
     found = []
@@ -85,22 +101,55 @@ def _sandbox_pids() -> list[int]:
     return found
 
 
-@pytest.fixture(params=["active", "process"])
+_SETUPS: dict[str, object] = {}
+
+
+def _kinds() -> list[str]:
+    forced = os.environ.get(sandbox_module.SANDBOX_ENV)
+    return [forced] if forced in ISOLATING_KINDS else list(ISOLATING_KINDS)
+
+
+@pytest.fixture(params=_kinds())
 def isolation(request, monkeypatch):
-    """Run each attack under the active isolation and under the forced `process` fallback."""
-    setup = sandbox_module._get_setup()
-    if request.param == "process":
-        monkeypatch.setattr(sandbox_module, "_setup", dataclasses.replace(setup, kind="process"))
-    return sandbox_module._get_setup().kind
+    """Each attack under bubblewrap and under the `unshare` fallback; a kind that fails here fails the test,
+    except bwrap where it is not installed and not asked for."""
+    kind = request.param
+    if kind not in _SETUPS:
+        monkeypatch.setenv(sandbox_module.SANDBOX_ENV, kind)
+        monkeypatch.setattr(sandbox_module, "_setup", None)
+        try:
+            _SETUPS[kind] = sandbox_module._get_setup()
+        except SandboxUnavailableError as exc:
+            if kind == "bwrap" and sandbox_module._bwrap_binary() is None and kind not in os.environ.get(
+                    sandbox_module.SANDBOX_ENV, ""):
+                pytest.skip(f"bubblewrap is not installed: {exc}")
+            raise
+    monkeypatch.setattr(sandbox_module, "_setup", _SETUPS[kind])
+    assert sandbox_kind() == kind
+    return kind
 
 
-def test_sandbox_kind_is_reported():
-    assert sandbox_kind() in sandbox_module.SANDBOX_KINDS
+@pytest.fixture
+def host_files():
+    """A world-readable secret and a world-writable directory on the host, removed afterwards."""
+    Path(SECRET).write_text("host secret")
+    os.chmod(SECRET, 0o644)
+    os.makedirs(SHARED_DIR, exist_ok=True)
+    os.chmod(SHARED_DIR, 0o777 | stat.S_ISVTX)
+    yield
+    Path(SECRET).unlink(missing_ok=True)
+    for path in Path(SHARED_DIR).glob("*"):
+        path.unlink()
+    os.rmdir(SHARED_DIR)
+
+
+def test_sandbox_kind_is_reported(isolation):
+    assert sandbox_kind() in ISOLATING_KINDS
     print(f"active sandbox: {sandbox_kind()}")
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
-def test_attack_scores_zero_and_leaves_nothing(attack, isolation):
+def test_attack_scores_zero_and_leaves_nothing(attack, isolation, host_files):
     start = time.monotonic()
     out = compute_score("code", _fence(ATTACKS[attack]), SQUARE_TESTS, **LIMITS)
     elapsed = time.monotonic() - start
@@ -112,22 +161,160 @@ def test_attack_scores_zero_and_leaves_nothing(attack, isolation):
     assert not [p for p in Path("/tmp").glob("layerverl-sandbox-*")], "work directory left behind"
 
 
-def test_network_is_unreachable(isolation):
-    if isolation == "process":
-        pytest.skip("the process fallback has no network namespace")
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    listener.settimeout(0.3)
-    port = listener.getsockname()[1]
-    code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=0.5).sendall(b'hi')\n" + CORRECT
+class _Listener:
+    """A host-side server on loopback that answers b"pong" and counts what reached it."""
+
+    def __init__(self, family: int, kind: int, address):
+        self.sock = socket.socket(family, kind)
+        self.sock.bind(address)
+        self.address = self.sock.getsockname()
+        self.hits = 0
+        if kind == socket.SOCK_STREAM:
+            self.sock.listen(4)
+        self.sock.settimeout(0.1)
+        self.stream = kind == socket.SOCK_STREAM
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.stream:
+                    conn, _ = self.sock.accept()
+                    self.hits += 1
+                    with conn:
+                        conn.sendall(b"pong")
+                else:
+                    _, peer = self.sock.recvfrom(100)
+                    self.hits += 1
+                    self.sock.sendto(b"pong", peer)
+            except (TimeoutError, OSError):
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+NETWORK_ATTACKS = {
+    "tcp": ((socket.AF_INET, socket.SOCK_STREAM, ("127.0.0.1", 0)), """
+        def escaped():
+            import socket
+            try:
+                with socket.create_connection(ADDRESS[:2], timeout=1) as s:
+                    return s.recv(4) == b"pong"
+            except OSError:
+                return False
+        """),
+    "tcp6": ((socket.AF_INET6, socket.SOCK_STREAM, ("::1", 0)), """
+        def escaped():
+            import socket
+            try:
+                with socket.create_connection(ADDRESS[:2], timeout=1) as s:
+                    return s.recv(4) == b"pong"
+            except OSError:
+                return False
+        """),
+    "udp": ((socket.AF_INET, socket.SOCK_DGRAM, ("127.0.0.1", 0)), """
+        def escaped():
+            import socket
+            try:
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.settimeout(1)
+                for _ in range(3):
+                    s.sendto(b"ping", ADDRESS)
+                return s.recv(4) == b"pong"
+            except OSError:
+                return False
+        """),
+    "abstract_unix": ((socket.AF_UNIX, socket.SOCK_STREAM, f"\0{MARKER}"), """
+        def escaped():
+            import socket
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.settimeout(1)
+                s.connect(ADDRESS)
+                return s.recv(4) == b"pong"
+            except OSError:
+                return False
+        """),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(NETWORK_ATTACKS))
+def test_network_listener_on_the_host_is_unreachable(attack, isolation):
+    (family, kind, address), code = NETWORK_ATTACKS[attack]
     try:
-        out = compute_score("code", _fence(code), SQUARE_TESTS, **LIMITS)
-        with pytest.raises(TimeoutError):
-            listener.accept()
+        listener = _Listener(family, kind, address)
+    except OSError as exc:  # e.g. no IPv6 on this host: nothing to reach
+        pytest.skip(f"cannot listen on {address!r} here: {exc}")
+    try:
+        candidate = f"ADDRESS = {listener.address!r}\n" + _square_if(textwrap.dedent(code))
+        out = compute_score("code", _fence(candidate), SQUARE_TESTS, **LIMITS)
     finally:
         listener.close()
-    assert out["score"] == 0.0
+    assert out["score"] == 0.0, out
+    assert listener.hits == 0
+
+
+def test_http_request_to_the_host_is_refused(isolation):
+    requests = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802  (http.server's name)
+            requests.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"pong")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    candidate = _square_if(textwrap.dedent(f"""
+        def escaped():
+            import urllib.request
+            try:
+                return urllib.request.urlopen("http://127.0.0.1:{server.server_port}/x", timeout=1).read() == b"pong"
+            except OSError:
+                return False
+        """))
+    try:
+        out = compute_score("code", _fence(candidate), SQUARE_TESTS, **LIMITS)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert out["score"] == 0.0, out
+    assert requests == []
+
+
+HOST_VIEW_ATTACKS = {
+    "read_world_readable_tmp_file": f"def escaped():\n    try:\n        return open({SECRET!r}).read() == 'host secret'\n"
+                                    "    except OSError:\n        return False\n",
+    "read_the_repository": f"import os\ndef escaped():\n    return os.path.exists({REPO_FILE!r})\n",
+    "read_etc_passwd": "def escaped():\n    try:\n        return 'root:' in open('/etc/passwd').read()\n"
+                       "    except OSError:\n        return False\n",
+    "see_host_processes": "import os\ndef escaped():\n    for pid in os.listdir('/proc') if os.path.isdir('/proc') else []:\n"
+                          "        try:\n            if b'pytest' in open(f'/proc/{pid}/cmdline', 'rb').read():\n"
+                          "                return True\n        except OSError:\n            pass\n    return False\n",
+    "write_shared_dir_and_read_back": f"def escaped():\n    try:\n        open({SHARED_DIR!r} + '/{MARKER}', 'w').write('x')\n"
+                                      "        return True\n    except OSError:\n        return False\n",
+    "capabilities_left": "def escaped():\n    status = open('/proc/self/status').read()\n"
+                         "    return status.split('CapEff:')[1].split()[0].strip('0') != ''\n",
+    "mount_over_system_dir": "import ctypes\ndef escaped():\n    libc = ctypes.CDLL(None)\n"
+                             "    return libc.mount(b'tmpfs', b'/usr', b'tmpfs', 0, None) == 0\n",
+}
+
+
+@pytest.mark.parametrize("attack", sorted(HOST_VIEW_ATTACKS))
+def test_host_filesystem_and_processes_are_out_of_view(attack, isolation, host_files):
+    out = compute_score("code", _fence(_square_if(HOST_VIEW_ATTACKS[attack])), SQUARE_TESTS, **LIMITS)
+    assert out["score"] == 0.0, out
+    assert not os.path.exists(f"{SHARED_DIR}/{MARKER}")
 
 
 def test_correct_solutions_still_pass(isolation):
@@ -135,3 +322,46 @@ def test_correct_solutions_still_pass(isolation):
     stdio = {"inputs": ["2 3\n", "10 -4\n"], "outputs": ["5\n", "6\n"]}
     program = "a, b = map(int, input().split())\nprint(a + b)\n"
     assert compute_score("code", _fence(program), stdio, **LIMITS)["score"] == 1.0
+    scratch = "import os, tempfile\nopen('here.txt', 'w').write('ok')\ntempfile.TemporaryFile().write(b'x')\n" + CORRECT
+    assert compute_score("code", _fence(scratch), SQUARE_TESTS, **LIMITS)["score"] == 1.0  # its own dir and /tmp
+
+
+# -- failing closed ---------------------------------------------------------------------------------------
+@pytest.fixture
+def no_isolation(monkeypatch):
+    """A host where neither bwrap nor namespaces work."""
+    monkeypatch.delenv(sandbox_module.SANDBOX_ENV, raising=False)
+    monkeypatch.setattr(sandbox_module, "_setup", None)
+    monkeypatch.setattr(sandbox_module, "_bwrap_binary", lambda: None)
+    real_works = sandbox_module._works
+    monkeypatch.setattr(sandbox_module, "_works", lambda setup: "unshare: Operation not permitted"
+                        if setup.kind == "unshare" else real_works(setup))
+
+
+def test_no_isolation_refuses_to_run_code_in_one_line(no_isolation):
+    with pytest.raises(SandboxUnavailableError) as error:
+        compute_score("code", _fence(CORRECT), SQUARE_TESTS, **LIMITS)
+    message = str(error.value)
+    assert "\n" not in message and "bubblewrap" in message and "LAYERVERL_SANDBOX=unisolated" in message
+    assert sandbox_module.isolation_record(True) == "unavailable"
+
+
+def test_unisolated_runs_only_when_named(no_isolation, monkeypatch):
+    monkeypatch.setenv(sandbox_module.SANDBOX_ENV, "unisolated")
+    assert compute_score("code", _fence(CORRECT), SQUARE_TESTS, **LIMITS)["score"] == 1.0
+    assert sandbox_kind() == "unisolated" == sandbox_module.isolation_record(True)
+
+
+@pytest.mark.parametrize(("value", "message"), [("process", "now named LAYERVERL_SANDBOX=unisolated"),
+                                                 ("docker", "must be one of bwrap, unshare, unisolated")])
+def test_bad_sandbox_setting_fails_closed(value, message, monkeypatch):
+    monkeypatch.setenv(sandbox_module.SANDBOX_ENV, value)
+    monkeypatch.setattr(sandbox_module, "_setup", None)
+    with pytest.raises(SandboxUnavailableError, match=message):
+        sandbox_kind()
+
+
+def test_a_named_isolation_that_does_not_work_is_not_replaced(no_isolation, monkeypatch):
+    monkeypatch.setenv(sandbox_module.SANDBOX_ENV, "bwrap")
+    with pytest.raises(SandboxUnavailableError, match="bwrap: not installed"):
+        sandbox_kind()

