@@ -139,11 +139,19 @@ def strategy_overrides(k: int, profile: str | Path) -> dict[str, list[str]]:
 
 
 def model_num_layers(model_path: str | None) -> int:
-    """Decoder depth from the model's config.json (`model.path` null = the shipped tiny checkpoint)."""
+    """Decoder depth from the model's config.json (`model.path` null = the shipped tiny checkpoint; an
+    embedded model's name = its converted folder)."""
+    from agents.pretrained import EMBEDDED_MODELS, ModelNotFound, embedded_model_dir
+
     if model_path is None:
         from agents.tiny import DEFAULT_CHECKPOINT
 
         model_path = str(DEFAULT_CHECKPOINT)
+    if model_path in EMBEDDED_MODELS:
+        try:
+            model_path = str(embedded_model_dir(model_path))
+        except ModelNotFound as exc:
+            raise ConfigError(f"model.path: {exc}") from None
     config_file = Path(model_path) / "config.json"
     if not config_file.exists():
         raise ConfigError(f"cannot read {config_file} to count layers; pass num_layers=N")

@@ -77,3 +77,43 @@ def test_user_files(tmp_path):
     assert env.step("The answer is 2")[1] == 1.0
     with pytest.raises(ValueError, match="does not exist"):
         envs.make("math", dataset=str(tmp_path / "missing.jsonl"))
+
+
+def test_arithmetic_splits_are_disjoint_by_pair():
+    from envs.math_problems import arithmetic_problems
+
+    splits = {name: arithmetic_problems(name) for name in ("train", "valid", "test")}
+    assert sum(map(len, splits.values())) == 30 * 30 + 11 * 11
+    assert len(splits["test"]) >= 300
+    pairs = {name: {frozenset(p.question.split("?")[0].split()[2::2]) | {p.question.split()[3]} for p in problems}
+             for name, problems in splits.items()}
+    assert not pairs["train"] & pairs["test"] and not pairs["train"] & pairs["valid"]
+    env = envs.make("math", dataset="arithmetic", split="test")
+    assert env.unwrapped.tasks[0]["prompt"].startswith("What is ")
+
+
+def test_by_seed_order_walks_every_task_once():
+    env = envs.make("math", dataset="arithmetic", split="test", task_order="by_seed", instruction="Box it.")
+    tasks = env.unwrapped.tasks
+    seen = [env.reset(seed=s)[0] for s in range(len(tasks))]
+    assert seen == [t["prompt"] for t in tasks] and seen[0].endswith("\nBox it.")
+    with pytest.raises(ValueError, match="task_order"):
+        envs.make("math", task_order="sorted")
+
+
+def test_rollout_hands_single_turn_envs_the_whole_response():
+    from agents import collect_rollout, load_template
+    from agents.policies import Response
+    from envs.batch import EnvBatch
+
+    class Answer:
+        uses_expert = False
+
+        def act(self, requests):
+            return [Response("First line\nso \\boxed{2}") for _ in requests]
+
+    with EnvBatch("math", 2, dataset="arithmetic", split="test", task_order="by_seed") as batch:
+        rollout = collect_rollout(batch, Answer(), load_template("math", "think"), seeds=[0], group_size=2)
+    assert [s.action for s in rollout.steps] == ["First line\nso \\boxed{2}"] * 2  # "What is 1 + 1?"
+    assert all(s.valid for s in rollout.steps) and [t.won for t in rollout.trajectories] == [True, True]
+    assert rollout.steps[0].prompt == "What is 1 + 1?\nReason step by step, then put your final answer in \\boxed{}."
