@@ -1,4 +1,4 @@
-"""Code answers: run the response's last fenced Python block against the tests in the sandbox.
+"""Code answers: run the program in the response (`extract_code`) against the tests in the sandbox.
 
 `ground_truth` (a dict or its JSON string) is one of:
 - HumanEval: `{"test": "def check(candidate): ...", "entry_point": "f", "prompt"?: "def f(...):..."}`;
@@ -8,7 +8,9 @@
 - stdin/stdout: `{"inputs": ["1 2\\n", ...], "outputs": ["3\\n", ...]}`, compared line by line, trailing
   whitespace ignored.
 A test passes only if it ran to its end; with `score_mode="binary"` the score is 1.0 when all pass, with
-`"fraction"` it is the pass fraction.
+`"fraction"` it is the pass fraction. The candidate's return values reach the comparison only as plain data
+(exact builtin types, rebuilt on the trusted side): call-based outputs are compared here, outside the sandbox;
+asserts run in a process of their own that the candidate cannot read (harness.py). Anything else fails.
 """
 
 from __future__ import annotations
@@ -17,19 +19,69 @@ import json
 import re
 from typing import Any
 
-from envs.rewards.sandbox import SandboxLimits, new_nonce, run_python
+from envs.rewards.sandbox import HARNESS_SOURCE, SandboxLimits, new_nonce, run_python
 
 SCORE_MODES = ("binary", "fraction")
 CODE_KEYS = ("score", "acc", "passed", "total", "timed_out", "status")
-_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+PYTHON_TAGS = ("python", "py", "python3", "py3")
+MAX_UNFENCED_CHARS = 200_000  # an unfenced response longer than this is not tried as a program
+_OPENING_FENCE = re.compile(r"( {0,3})(`{3,}|~{3,})[ \t]*([^\n`]*)")
+
+
+def fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """(language, content) of each fenced block, in order, as CommonMark reads fences.
+
+    A fence is a line of 3+ backticks or tildes indented at most 3 spaces; its language is the first word of
+    the info string after it, lower-cased ("" when untagged); the block ends at a line holding only a fence of
+    the same character and at least the same length, or at the end of the text (a response cut short). The
+    opening fence's indentation is removed from the content lines.
+    """
+    lines = text.split("\n")
+    blocks, index = [], 0
+    while index < len(lines):
+        opening = _OPENING_FENCE.fullmatch(lines[index])
+        index += 1
+        if opening is None:
+            continue
+        indent, fence, info = len(opening[1]), opening[2], opening[3].strip()
+        closing = re.compile(rf" {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*")
+        body = []
+        while index < len(lines) and not closing.fullmatch(lines[index]):
+            line = lines[index]
+            body.append(line[min(indent, len(line) - len(line.lstrip(" "))):])
+            index += 1
+        if index >= len(lines) and body and not body[-1]:  # unclosed: the text's final newline ends no line
+            body.pop()
+        index += 1  # past the closing fence
+        language = re.match(r"[\w+-]*", info).group().lower()
+        blocks.append((language, "".join(line + "\n" for line in body)))
+    return blocks
 
 
 def extract_code(text: str) -> str | None:
-    """The last fenced code block (```python, ```py or a bare fence) in `text`, or None."""
+    """The program in a response, or None. The rule, in order:
+
+    1. the last fenced block tagged python, py, python3 or py3 (any case);
+    2. else the last untagged fenced block;
+    3. else, only when the response has no fence at all, the whole response if it compiles as Python.
+    Prose and blocks in other languages (```text, ```bash, ```json, ...) are never run; an unclosed last fence
+    runs to the end of the response. A response with an example in a ```text block and the implementation in a
+    ```python block runs the implementation.
+    """
     if not isinstance(text, str):
         return None
-    blocks = _FENCE.findall(text)
-    return blocks[-1] if blocks else None
+    blocks = fenced_blocks(text)
+    for wanted in (PYTHON_TAGS, ("",)):
+        chosen = [content for language, content in blocks if language in wanted]
+        if chosen:
+            return chosen[-1]
+    if blocks or len(text) > MAX_UNFENCED_CHARS or not text.strip():
+        return None
+    try:
+        compile(text, "solution.py", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return None
+    return text
 
 
 def parse_tests(ground_truth: Any) -> dict[str, Any]:
@@ -111,7 +163,8 @@ def _status(run: Any, default: str) -> str:
 
 
 def _run_check(code: str, spec: dict, limits: SandboxLimits, max_tests: int | None, stop_early: bool):
-    """Assert-style tests in one run; the count arrives behind the nonce only if the harness got to the end."""
+    """Assert-style tests in one run, in a process apart from the candidate's (harness.py); the count arrives
+    behind the nonce only if the test process got to the end."""
     entry_point = spec["entry_point"]
     if entry_point and not re.search(rf"^\s*def\s+{re.escape(entry_point)}\s*\(", code, re.MULTILINE):
         code = spec["prompt"] + code
@@ -119,7 +172,9 @@ def _run_check(code: str, spec: dict, limits: SandboxLimits, max_tests: int | No
         code = spec["setup"] + "\n" + code
     tests = spec["tests"][:max_tests]
     nonce = new_nonce()
-    run = run_python({"mode": "check", "code": code, "tests": tests}, limits=limits, nonce=nonce)
+    job = {"mode": "check", "code": code, "tests": tests, "setup": spec["setup"], "entry_point": entry_point,
+           "prompt": spec["prompt"] if entry_point else "", "harness": HARNESS_SOURCE}
+    run = run_python(job, limits=limits, nonce=nonce)
     passed = 0
     for line in run.result.decode(errors="replace").splitlines():
         fields = line.split()
