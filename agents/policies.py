@@ -7,11 +7,9 @@ baselines and models go through the same parsing, env stepping and evaluation pa
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import torch
-
-from agents.backends import GenerationBackend
+from agents.backends import GenerationBackend, Response
 from agents.prompts import encode_prompt
 
 
@@ -22,18 +20,6 @@ class ActRequest:
     prompt: str
     admissible_actions: list[str]
     expert_action: str | None = None
-
-
-@dataclass
-class Response:
-    """A policy's answer; LM policies also return the token ids, the sampled tokens' logprobs and, when
-    asked to capture a layer's inputs, those hidden states (see `Generation.hidden`)."""
-
-    text: str
-    prompt_ids: list[int] = field(default_factory=list)
-    response_ids: list[int] = field(default_factory=list)
-    response_logprobs: list[float] = field(default_factory=list)
-    hidden: torch.Tensor | None = None
 
 
 class LMPolicy:
@@ -74,14 +60,11 @@ class LMPolicy:
 
     def act(self, requests: list[ActRequest]) -> list[Response]:
         prompt_ids = [self.encode(r.prompt) for r in requests]
-        generations = self.backend.generate(
+        responses = self.backend.generate(
             prompt_ids, self.max_new_tokens, self.temperature, self.top_p, self.seed + self.calls, self.capture_layer
         )
         self.calls += 1
-        return [
-            Response(g.text, ids, g.response_ids, g.response_logprobs, g.hidden)
-            for ids, g in zip(prompt_ids, generations, strict=True)
-        ]
+        return responses
 
 
 class ExpertPolicy:

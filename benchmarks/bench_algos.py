@@ -21,13 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from agents.rollout import anchor_hash  # noqa: E402
+from agents.step_batch import StepBatch  # noqa: E402
 from layerverl.algos import gigpo_advantages, grpo_advantages  # noqa: E402
 
 GOAL_16K_MS = 20.0
 GROUP_SIZE, MAX_STEPS, STATES_PER_GROUP = 8, 20, 30
 
 
-def step_samples(count: int, seed: int = 0) -> dict:
+def step_samples(count: int, seed: int = 0) -> StepBatch:
     """`count` step samples of whole trajectories, as the trainer passes them to an estimator."""
     rng = np.random.default_rng(seed)
     lengths, total = [], 0
@@ -40,24 +41,24 @@ def step_samples(count: int, seed: int = 0) -> dict:
     returns = (rng.random(len(lengths)) < 0.3).astype(np.float64) * 10.0
     done = np.concatenate([np.arange(n) == n - 1 for n in lengths])
     states = rng.integers(0, STATES_PER_GROUP, count)
-    return {
-        "episode_return": returns[traj_id],
-        "step_reward": np.where(done, returns[traj_id], 0.0),
-        "group_id": group_id,
-        "traj_id": traj_id,
-        "step_idx": step_idx,
-        "anchor": [anchor_hash(f"group {g} state {s}") for g, s in zip(group_id.tolist(), states.tolist(), strict=True)],
-        "valid": rng.random(count) > 0.05,
-    }
+    return StepBatch(
+        episode_return=returns[traj_id],
+        step_reward=np.where(done, returns[traj_id], 0.0),
+        group_id=group_id,
+        traj_id=traj_id,
+        step_idx=step_idx,
+        anchor=[anchor_hash(f"group {g} state {s}") for g, s in zip(group_id.tolist(), states.tolist(), strict=True)],
+        valid=rng.random(count) > 0.05,
+    )
 
 
-def time_ms(fn, samples: dict, repeats: int) -> list[float]:
+def time_ms(fn, samples: StepBatch, repeats: int) -> list[float]:
     """Milliseconds per call, `repeats` calls after one warm-up."""
-    fn(**samples)
+    fn(samples)
     out = []
     for _ in range(repeats):
         tick = time.perf_counter()
-        fn(**samples)
+        fn(samples)
         out.append(1000 * (time.perf_counter() - tick))
     return out
 

@@ -95,9 +95,10 @@ def one_iteration(spec: str, tokenizer, args) -> dict:
     every = len(layers) == num_layers
     report = freeze_except(model, layers, train_embeddings=every, train_lm_head=every)
     algo = OmegaConf.load(CONFIGS / "algo" / "gigpo.yaml")
+    loss = OmegaConf.load(CONFIGS / "algo" / "loss" / "ppo.yaml")  # what gigpo.yaml's defaults list composes in
     optimizer = torch.optim.AdamW(trainable_parameters(model), lr=1e-5, weight_decay=0.0)
     start_layer = min(layers) if min(layers) > 0 and not every else None  # prefix from the rollout, as the trainer
-    updater = Updater(model, optimizer, LossConfig(**OmegaConf.to_container(algo.loss)), tokenizer.pad_token_id,
+    updater = Updater(model, optimizer, LossConfig(**OmegaConf.to_container(loss)), tokenizer.pad_token_id,
                       1.0, args.micro_batch_size, 1.0, start_layer)
     policy = LMPolicy(HFBackend(model, tokenizer), tokenizer, max_new_tokens=args.max_new_tokens,
                       max_prompt_tokens=args.max_prompt_tokens, seed=0, capture_layer=start_layer)

@@ -1,30 +1,28 @@
-"""Advantage estimators over flat step samples: GiGPO, GRPO and Dr. GRPO.
+"""Advantage estimators over flat step samples: GiGPO, GRPO and Dr. GRPO (numpy only).
 
-One rollout yields one *step sample* per active (env, step). Every array below has one entry per step
-sample, shape `(n,)`:
+One rollout yields one *step sample* per active (env, step); the estimators read them as one
+`agents.StepBatch` (its docstring lists the seven arrays, shape `(n,)` each) plus their own options,
+and return per-sample `Advantages`. An option an estimator does not take is an error, not ignored.
 
-    group_id        int    env group (the N envs of a group share their initial state)
-    traj_id         int    trajectory (one env's episode); unique across the batch
-    step_idx        int    step index within the trajectory, 0-based
-    episode_return  float  the trajectory's total reward, repeated on each of its steps
-    step_reward     float  the env reward of this step
-    anchor          hashable  the raw current observation (or its hash): GiGPO's state identity
-    valid           bool   the response had a well-formed action
-
-Estimators are registered by name in `ADVANTAGE_ESTIMATORS` (a config string selects one) and in verl's
-estimator registry as `gigpo`, `layerverl_grpo` and `layerverl_drgrpo`. Semantics follow verl-agent's
-`core_gigpo.py`: singleton episode groups keep their raw return, singleton step groups get 0, the
-invalid-action penalty is subtracted after discounting, and episode statistics are taken over step
-samples (`episode_stats="steps"`, verl-agent's default) or over trajectories (the paper's Eq. 3).
+Estimators are registered by name in `ADVANTAGE_ESTIMATORS` (a config string selects one); verl's
+estimator registry gets them as `gigpo`, `layerverl_grpo` and `layerverl_drgrpo` from
+`layerverl.verl_backend.estimators`, which verl loads as a plugin, so importing this module loads no
+verl, Ray or torch. Semantics follow verl-agent's `core_gigpo.py`: singleton episode groups keep their
+raw return, singleton step groups get 0, the invalid-action penalty is subtracted after discounting, and
+episode statistics are taken over step samples (`episode_stats="steps"`, verl-agent's default) or over
+trajectories (the paper's Eq. 3).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 import numpy as np
+
+from agents.step_batch import StepBatch
 
 EPSILON = 1e-6
 EPISODE_STATS = ("steps", "trajectories")
@@ -122,14 +120,8 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 def gigpo_advantages(
+    steps: StepBatch,
     *,
-    episode_return: np.ndarray,
-    step_reward: np.ndarray,
-    group_id: np.ndarray,
-    traj_id: np.ndarray,
-    step_idx: np.ndarray,
-    anchor: Sequence,
-    valid: np.ndarray,
     gamma: float = 0.95,
     omega: float = 1.0,
     mode: str = "mean_norm",
@@ -142,41 +134,37 @@ def gigpo_advantages(
     _check_choice("mode", mode, MODES)
     _check_choice("episode_stats", episode_stats, EPISODE_STATS)
     by_std = mode == "mean_std_norm"
-    penalty = _penalty(valid, invalid_penalty)
-    a_episode = episode_advantages(episode_return, group_id, traj_id, penalty, by_std, episode_stats)
-    step_return = discounted_returns(step_reward, traj_id, step_idx, gamma) - penalty
+    penalty = _penalty(steps.valid, invalid_penalty)
+    a_episode = episode_advantages(steps.episode_return, steps.group_id, steps.traj_id, penalty, by_std, episode_stats)
+    step_return = discounted_returns(steps.step_reward, steps.traj_id, steps.step_idx, gamma) - penalty
     if similarity_threshold is None:
-        _, state = np.unique(np.asarray([hash(a) for a in anchor], dtype=np.int64), return_inverse=True)
+        _, state = np.unique(np.asarray([hash(a) for a in steps.anchor], dtype=np.int64), return_inverse=True)
     else:
-        state = similarity_anchors(anchor, group_id, similarity_threshold)
-    keys = group_id.astype(np.int64) * (int(state.max()) + 1) + state  # (env group, state) as one integer
+        state = similarity_anchors(steps.anchor, steps.group_id, similarity_threshold)
+    keys = steps.group_id * (int(state.max()) + 1) + state  # (env group, state) as one integer
     a_step, sizes = group_normalize(step_return, keys, by_std, singleton_mean_zero=False)
     return Advantages(a_episode + omega * a_step, a_episode, a_step, sizes)
 
 
 def grpo_advantages(
+    steps: StepBatch,
     *,
-    episode_return: np.ndarray,
-    group_id: np.ndarray,
-    traj_id: np.ndarray,
-    valid: np.ndarray,
     norm_by_std: bool = True,
     episode_stats: str = "steps",
     invalid_penalty: float = 0.1,
-    **_: object,
 ) -> Advantages:
     """GRPO: the group-normalised episode score on every step of the episode (std-normalised)."""
     _check_choice("episode_stats", episode_stats, EPISODE_STATS)
-    penalty = _penalty(valid, invalid_penalty)
-    a_episode = episode_advantages(episode_return, group_id, traj_id, penalty, norm_by_std, episode_stats)
+    penalty = _penalty(steps.valid, invalid_penalty)
+    a_episode = episode_advantages(steps.episode_return, steps.group_id, steps.traj_id, penalty, norm_by_std,
+                                   episode_stats)
     zeros = np.zeros_like(a_episode)
     return Advantages(a_episode, a_episode, zeros, np.ones(len(a_episode), dtype=np.int64))
 
 
-def drgrpo_advantages(**kwargs: object) -> Advantages:
+def drgrpo_advantages(steps: StepBatch, *, episode_stats: str = "steps", invalid_penalty: float = 0.1) -> Advantages:
     """Dr. GRPO: GRPO without the std division (its loss side is `seq-mean-token-sum-norm`, no KL)."""
-    kwargs.pop("norm_by_std", None)
-    return grpo_advantages(norm_by_std=False, **kwargs)
+    return grpo_advantages(steps, norm_by_std=False, episode_stats=episode_stats, invalid_penalty=invalid_penalty)
 
 
 ADVANTAGE_ESTIMATORS: dict[str, Callable[..., Advantages]] = {
@@ -193,47 +181,27 @@ def get_advantage_fn(name: str) -> Callable[..., Advantages]:
     return ADVANTAGE_ESTIMATORS[name]
 
 
-def _verl_estimator(name: str) -> Callable:
-    """Adapt an estimator to verl's registry signature, token-level in and out.
-
-    verl passes `token_level_rewards (bs, response_length)`, `response_mask` and `index` (the group uid);
-    a single-turn batch is one step per trajectory. GiGPO also needs `traj_index`, `step_index`,
-    `step_rewards` and `anchor_obs`, which layerverl's verl trainer passes as extra keyword arguments.
-    """
-    import torch
-
-    def estimator(token_level_rewards, response_mask, index, config=None, **batch):
-        n = token_level_rewards.shape[0]
-        if name == "gigpo" and "anchor_obs" not in batch:
-            raise ValueError("gigpo needs anchor_obs/traj_index/step_index/step_rewards: run it with backend=verl "
-                             "of layerverl, whose trainer passes them (verl's own trainer does not)")
-        options = dict(config.get(name) or {}) if hasattr(config, "get") else {}
-        _, group_id = np.unique(np.asarray(index, dtype=object).astype(str), return_inverse=True)
-        samples = {
-            "episode_return": token_level_rewards.sum(-1).detach().cpu().double().numpy(),
-            "group_id": group_id,
-            "traj_id": np.asarray(batch.get("traj_index", np.arange(n))),
-            "valid": np.asarray(batch.get("valid", np.ones(n, dtype=bool))),
-        }
-        if name == "gigpo":
-            samples.update(
-                step_reward=np.asarray(batch["step_rewards"], dtype=np.float64),
-                step_idx=np.asarray(batch["step_index"]),
-                anchor=list(batch["anchor_obs"]),
-            )
-        advantages = torch.as_tensor(get_advantage_fn(name)(**samples, **options).total, dtype=torch.float32)
-        scores = advantages.to(token_level_rewards.device).unsqueeze(-1) * response_mask
-        return scores, scores
-
-    return estimator
+def advantage_options(name: str) -> list[str]:
+    """The options the estimator `name` takes (the keys of its `configs/algo/<name>.yaml` `advantage`)."""
+    parameters = inspect.signature(get_advantage_fn(name)).parameters.values()
+    return [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
 
 
-def _register_with_verl() -> None:
-    """Make `gigpo`, `layerverl_grpo` and `layerverl_drgrpo` selectable by name in verl configs."""
-    from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY
+def estimate_advantages(name: str, steps: StepBatch, options: Mapping[str, object]) -> Advantages:
+    """The estimator `name` over `steps` with `options`; an option it does not take is named, with the valid ones."""
+    valid = advantage_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(f"advantage estimator {name!r} takes no option {', '.join(map(repr, unknown))}; "
+                         f"its options: {', '.join(valid)}")
+    return get_advantage_fn(name)(steps, **options)
 
-    for ours, theirs in (("gigpo", "gigpo"), ("grpo", "layerverl_grpo"), ("drgrpo", "layerverl_drgrpo")):
-        ADV_ESTIMATOR_REGISTRY.setdefault(theirs, _verl_estimator(ours))
 
-
-_register_with_verl()
+def advantage_metrics(adv: Advantages) -> dict[str, float]:
+    """Mean/std of A^E and A^S and the step-group size distribution."""
+    sizes = adv.step_group_size
+    return {
+        "train/adv_episode_mean": float(adv.episode.mean()), "train/adv_episode_std": float(adv.episode.std()),
+        "train/adv_step_mean": float(adv.step.mean()), "train/adv_step_std": float(adv.step.std()),
+        "train/step_group_size_mean": float(sizes.mean()), "train/step_group_singleton_frac": float((sizes == 1).mean()),
+    }

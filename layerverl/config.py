@@ -7,6 +7,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from layerverl.algos import ADVANTAGE_ESTIMATORS, advantage_options
 from layerverl.layers import load_profile, resolve_layers, uses_profile
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -40,6 +41,11 @@ def run_identity(config: dict) -> dict:
     identity = {key: dict(value) if isinstance(value, dict) else value for key, value in config.items()}
     for section, key in SPEED_ONLY_KEYS:
         identity.get(section, {}).pop(key, None)
+    algo = identity.get("algo") or {}
+    if algo.get("name") in ADVANTAGE_ESTIMATORS and isinstance(algo.get("advantage"), dict):
+        # options an estimator does not take never changed a run (GRPO's config used to carry GiGPO's)
+        taken = advantage_options(algo["name"])
+        identity["algo"] = {**algo, "advantage": {k: v for k, v in algo["advantage"].items() if k in taken}}
     return identity
 
 

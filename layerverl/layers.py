@@ -11,11 +11,12 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from agents.decoder_layers import decoder_layers  # re-exported: `from layerverl.layers import decoder_layers`
+
+if TYPE_CHECKING:  # torch only in annotations, so resolving a layer spec (config checks) stays cheap
+    from torch import nn
 
 NAMED_SPECS = ("mid", "first", "last", "all")
 PATTERN_SPECS = ("midK", "topK", "bottomK")

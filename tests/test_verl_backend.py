@@ -19,6 +19,7 @@ from hydra.core.global_hydra import GlobalHydra
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
 import envs
+from agents import StepBatch
 from agents.prompts import load_template
 from layerverl.algos import gigpo_advantages, grpo_advantages
 from layerverl.config import CONFIG_DIR, ConfigError
@@ -138,23 +139,23 @@ def synthetic_batch():
     data = DataProto.from_dict(tensors={"token_level_rewards": scores, "response_mask": mask},
                                non_tensors={"uid": np.array([k.rsplit("_", 2)[0] for k in keys], dtype=object),
                                             "extra_fields": extra_fields})
-    arrays = {
-        "episode_return": np.array([ret for _, ret in rows]), "group_id": np.array([t // 2 for t, _ in rows]),
-        "traj_id": np.array([t for t, _ in rows]), "step_idx": np.array([e["step_idx"] for e in extra]),
-        "step_reward": np.array([e["step_reward"] for e in extra]), "anchor": [e["anchor"] for e in extra],
-        "valid": np.array([e["valid"] for e in extra]),
-    }
-    return data, keys, arrays, mask
+    steps = StepBatch(
+        episode_return=[ret for _, ret in rows], group_id=[t // 2 for t, _ in rows], traj_id=[t for t, _ in rows],
+        step_idx=[e["step_idx"] for e in extra], step_reward=[e["step_reward"] for e in extra],
+        anchor=[e["anchor"] for e in extra], valid=[e["valid"] for e in extra],
+    )
+    return data, keys, steps, mask
 
 
 @pytest.mark.parametrize("name", ["gigpo", "grpo"])
 def test_advantage_override_equals_our_estimators(name):
     from layerverl.verl_backend.advantages import apply_step_advantages
 
-    data, keys, arrays, mask = synthetic_batch()
-    options = {"gamma": 0.95, "omega": 1.0, "mode": "mean_std_norm", "episode_stats": "steps", "invalid_penalty": 0.1}
+    data, keys, steps, mask = synthetic_batch()
+    options = {"episode_stats": "steps", "invalid_penalty": 0.1}
+    options.update({"gamma": 0.95, "omega": 1.0, "mode": "mean_std_norm"} if name == "gigpo" else {"norm_by_std": True})
     adv = apply_step_advantages(data, keys, {"name": name, **options})
-    expected = gigpo_advantages(**arrays, **options) if name == "gigpo" else grpo_advantages(**arrays, **options)
+    expected = gigpo_advantages(steps, **options) if name == "gigpo" else grpo_advantages(steps, **options)
     np.testing.assert_allclose(adv.total, expected.total, rtol=1e-12)
     torch.testing.assert_close(data.batch["advantages"], torch.tensor(expected.total, dtype=torch.float32)[:, None] * mask)
     torch.testing.assert_close(data.batch["returns"], data.batch["advantages"])

@@ -17,35 +17,36 @@ import numpy as np
 import torch
 from verl.protocol import DataProto
 
-from layerverl.algos import Advantages, get_advantage_fn
+from agents.step_batch import StepBatch
+from layerverl.algos import Advantages, estimate_advantages
 
 
 def step_samples(batch_keys: Sequence[str], extra_fields: Sequence[dict[str, Any]],
-                 token_level_rewards: torch.Tensor) -> dict[str, Any]:
-    """The flat step-sample arrays of `layerverl.algos` from a verl batch, shape (bs,) each."""
+                 token_level_rewards: torch.Tensor) -> StepBatch:
+    """The step samples of a verl batch (bs rows), as the local rollout's `Rollout.step_batch()` gives them."""
     groups, trajectories = [], []
     for key in batch_keys:
         uid, session, _ = key.rsplit("_", 2)
         groups.append(uid)
         trajectories.append(f"{uid}_{session}")
-    return {
-        "episode_return": token_level_rewards.sum(-1).detach().cpu().double().numpy(),
-        "step_reward": np.array([float(e["step_reward"]) for e in extra_fields]),
-        "group_id": np.unique(np.array(groups), return_inverse=True)[1],
-        "traj_id": np.unique(np.array(trajectories), return_inverse=True)[1],
-        "step_idx": np.array([int(e["step_idx"]) for e in extra_fields]),
-        "anchor": [e["anchor"] for e in extra_fields],
-        "valid": np.array([bool(e["valid"]) for e in extra_fields]),
-    }
+    return StepBatch(
+        episode_return=token_level_rewards.sum(-1).detach().cpu().double().numpy(),
+        step_reward=[float(e["step_reward"]) for e in extra_fields],
+        group_id=np.unique(np.array(groups), return_inverse=True)[1],
+        traj_id=np.unique(np.array(trajectories), return_inverse=True)[1],
+        step_idx=[int(e["step_idx"]) for e in extra_fields],
+        anchor=[e["anchor"] for e in extra_fields],
+        valid=[bool(e["valid"]) for e in extra_fields],
+    )
 
 
 def apply_step_advantages(data: DataProto, batch_keys: Sequence[str], options: dict[str, Any]) -> Advantages:
     """Set `advantages` and `returns` (bs, response_length) of `data` with the estimator `options["name"]`
     (its other keys are the estimator's options); returns the per-sample parts for logging."""
     options = dict(options)
-    estimator = get_advantage_fn(options.pop("name"))
+    name = options.pop("name")
     extra_fields = list(data.non_tensor_batch["extra_fields"])
-    adv = estimator(**step_samples(batch_keys, extra_fields, data.batch["token_level_rewards"]), **options)
+    adv = estimate_advantages(name, step_samples(batch_keys, extra_fields, data.batch["token_level_rewards"]), options)
     mask = data.batch["response_mask"]
     scores = torch.as_tensor(adv.total, dtype=torch.float32, device=mask.device).unsqueeze(-1) * mask
     data.batch["advantages"] = scores

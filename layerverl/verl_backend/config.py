@@ -179,7 +179,7 @@ def compose_verl_config(cfg: DictConfig, out_dir: Path) -> DictConfig:
         "actor_rollout_ref.rollout.agent.default_agent_loop": AGENT_NAME,
         "actor_rollout_ref.rollout.agent.agent_loop_config_path": files["agent_loops"],
         "algorithm.adv_estimator": ESTIMATORS[cfg.algo.name],
-        "algorithm.gamma": cfg.algo.advantage.gamma,
+        "algorithm.gamma": cfg.algo.advantage.get("gamma", 1.0),  # only GiGPO discounts; verl reads it for GAE
         "algorithm.norm_adv_by_std_in_grpo": cfg.algo.advantage.get("norm_by_std", True) and cfg.algo.name != "drgrpo",
         "algorithm.use_kl_in_reward": False,
         "trainer.v1.trainer_mode": "layerverl",

@@ -14,13 +14,13 @@ from layerverl.verl_backend.advantages import step_samples
 
 def rollout_metrics(batch_keys, extra_fields: list[dict], token_level_rewards) -> dict[str, float]:
     """Our `train/...` rollout metrics (per trajectory, as the local trainer logs them)."""
-    samples = step_samples(batch_keys, extra_fields, token_level_rewards)
-    _, first = np.unique(samples["traj_id"], return_index=True)
+    steps = step_samples(batch_keys, extra_fields, token_level_rewards)
+    _, first = np.unique(steps.traj_id, return_index=True)
     won = [float((extra_fields[i].get("reward_extra_info") or {}).get("won", 0.0)) for i in first]
-    lengths = np.bincount(samples["traj_id"])
+    lengths = np.bincount(steps.traj_id)
     return {
-        "train/success_rate": float(np.mean(won)), "train/episode_return": float(samples["episode_return"][first].mean()),
-        "train/episode_length": float(lengths.mean()), "train/valid_ratio": float(samples["valid"].mean()),
+        "train/success_rate": float(np.mean(won)), "train/episode_return": float(steps.episode_return[first].mean()),
+        "train/episode_length": float(lengths.mean()), "train/valid_ratio": float(steps.valid.mean()),
         "train/step_samples": float(len(batch_keys)),
     }
 

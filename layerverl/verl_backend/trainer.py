@@ -29,8 +29,9 @@ from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 from verl.workers.engine_workers import ActorRolloutRefWorker
 from verl.workers.utils.padding import response_to_nested
 
+from layerverl.algos import advantage_metrics
 from layerverl.report import write_report
-from layerverl.trainer import advantage_metrics
+from layerverl.verl_backend import estimators  # noqa: F401  (our estimators in verl's registry, also without the plugin)
 from layerverl.verl_backend.advantages import apply_step_advantages
 from layerverl.verl_backend.config import TrainPlan, compose_verl_config, train_plan
 from layerverl.verl_backend.metrics import read_verl_metrics, rollout_metrics
