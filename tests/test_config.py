@@ -61,3 +61,13 @@ def test_speed_switches_do_not_change_a_runs_identity():
     assert run_identity(config) == run_identity(older)
     assert run_identity(config) != run_identity({**older, "trainer": {"lr": 0.003}})
     assert config["trainer"]["capture_prefix"]  # the caller's config is left as it was
+
+
+def test_options_an_estimator_never_took_do_not_change_a_runs_identity():
+    recorded = {"algo": {"name": "grpo", "advantage": {"gamma": 0.95, "omega": 1.0, "norm_by_std": True,
+                                                       "episode_stats": "steps", "invalid_penalty": 0.1}}}
+    now = {"algo": {"name": "grpo", "advantage": {"norm_by_std": True, "episode_stats": "steps", "invalid_penalty": 0.1}}}
+    assert run_identity(recorded) == run_identity(now)
+    assert run_identity(recorded) != run_identity({"algo": {"name": "grpo", "advantage": {"norm_by_std": False}}})
+    gigpo = {"algo": {"name": "gigpo", "advantage": {"gamma": 0.95}}}
+    assert run_identity(gigpo) != run_identity({"algo": {"name": "gigpo", "advantage": {"gamma": 0.9}}})
