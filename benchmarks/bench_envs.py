@@ -87,7 +87,7 @@ def build_alfworld(args: argparse.Namespace, workdir: Path) -> tuple[TextEnv, li
 
 def build_alfworld_real(args: argparse.Namespace, workdir: Path) -> tuple[TextEnv, list[Episode]] | str:
     try:
-        from envs.alfworld_tw import alfworld_package_dir, write_game
+        from envs.alfworld.game_files import alfworld_package_dir, write_game
 
         alfworld_package_dir()
     except ImportError as exc:

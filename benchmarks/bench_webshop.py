@@ -14,8 +14,8 @@ import random
 import statistics
 import time
 
-from envs.webshop import SEARCH_PLACEHOLDER, WebShopEnv
-from envs.webshop_catalog import _cached_synthetic_catalog
+from envs.webshop.catalog import _cached_synthetic_catalog
+from envs.webshop.env import SEARCH_PLACEHOLDER, WebShopEnv
 
 
 def run_episodes(env: WebShopEnv, episodes: int, agent: str, seed: int = 0) -> tuple[int, float, float]:

@@ -6,9 +6,9 @@ from envs.textarena_env import TEXTARENA_OFFLINE_GAMES  # a tuple of ids; textar
 
 __all__ = ["NOTHING_HAPPENS", "TextEnv", "list_envs", "make", "register_env", "text_space"]
 
-register_env("alfworld", "envs.alfworld:ALFWorldEnv", gym_id="layerverl/ALFWorld-v0")
-register_env("alfworld_real", "envs.alfworld_real:RealALFWorldEnv", gym_id="layerverl/ALFWorldReal-v0")
-register_env("webshop", "envs.webshop:WebShopEnv", gym_id="layerverl/WebShop-v0")
+register_env("alfworld", "envs.alfworld.env:ALFWorldEnv", gym_id="layerverl/ALFWorld-v0")
+register_env("alfworld_real", "envs.alfworld.real:RealALFWorldEnv", gym_id="layerverl/ALFWorldReal-v0")
+register_env("webshop", "envs.webshop.env:WebShopEnv", gym_id="layerverl/WebShop-v0")
 register_env("math", "envs.math_task:MathTaskEnv", gym_id="layerverl/Math-v0")
 register_env("code", "envs.code_task:CodeTaskEnv", gym_id="layerverl/Code-v0")
 register_env("textarena", "envs.textarena_env:TextArenaEnv", gym_id="layerverl/TextArena-v0")

@@ -15,12 +15,12 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
-from envs import alfworld
-from envs.alfworld import SPLIT_SIZES, SPLITS, TASK_TYPES, ALFWorldEnv
-from envs.alfworld_expert import search_action
-from envs.alfworld_rules import HELP_TEXT
-from envs.alfworld_tables import OPENABLE
-from envs.alfworld_world import (
+from envs.alfworld import env as alfworld_env
+from envs.alfworld.env import SPLIT_SIZES, SPLITS, TASK_TYPES, ALFWorldEnv
+from envs.alfworld.expert import search_action
+from envs.alfworld.rules import HELP_TEXT
+from envs.alfworld.tables import OPENABLE
+from envs.alfworld.world import (
     Item,
     Receptacle,
     Task,
@@ -51,7 +51,7 @@ def build_world(contents: dict[str, list[str]], task: Task) -> World:
 
 def hand_built_env(monkeypatch, world: World, goal: str, **kwargs) -> tuple[ALFWorldEnv, str, dict]:
     """An env that plays `world`, reset with the first seed whose goal template reads `goal`."""
-    monkeypatch.setattr(alfworld, "generate_world", lambda *args, **kw: world)
+    monkeypatch.setattr(alfworld_env, "generate_world", lambda *args, **kw: world)
     env = ALFWorldEnv(**kwargs)
     for seed in range(50):
         obs, info = env.reset(seed=seed)
@@ -261,7 +261,7 @@ def test_same_seed_same_episode_and_task_index_option():
 
 def test_generation_does_not_depend_on_hash_seed():
     code = (
-        "import json; from envs.alfworld import ALFWorldEnv\n"
+        "import json; from envs.alfworld.env import ALFWorldEnv\n"
         "env = ALFWorldEnv(num_receptacles=6)\n"
         "out = []\n"
         "for s in range(40):\n"

@@ -13,7 +13,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
-from envs import alfworld_real, alfworld_tw
+from envs.alfworld import game_files
+from envs.alfworld.real import find_gamefiles
 
 
 def _object(name: str, receptacle: str, **properties: bool) -> dict:
@@ -78,20 +79,20 @@ def alfworld_installed() -> None:
 
 # -- game-file export (pure Python parts) ----------------------------------------------------------------
 def test_entity_ids_number_like_the_demangler_and_keep_basins():
-    ids = alfworld_tw.entity_ids(KITCHEN)
+    ids = game_files.entity_ids(KITCHEN)
     # The Demangler numbers a class from the top down over sorted ids, so number 1 must sort last.
     assert sorted([ids["cabinet 1"], ids["cabinet 2"]]) == [ids["cabinet 2"], ids["cabinet 1"]]
     assert ids["sinkbasin 1"].startswith("sink_bar_") and ids["sinkbasin 1"].endswith("_bar_sinkbasin")
     with pytest.raises(ValueError, match="'<type> <number>'"):
-        alfworld_tw.entity_ids({"receptacles": [{"name": "fridge", "type": "fridge"}], "objects": []})
+        game_files.entity_ids({"receptacles": [{"name": "fridge", "type": "fridge"}], "objects": []})
 
 
 def test_walkthrough_plans_each_task_shape():
-    assert alfworld_tw.plan_walkthrough(KITCHEN) == [
+    assert game_files.plan_walkthrough(KITCHEN) == [
         "go to countertop 1", "take apple 1 from countertop 1", "go to sinkbasin 1",
         "clean apple 1 with sinkbasin 1", "go to fridge 1", "open fridge 1", "move apple 1 to fridge 1",
     ]  # fmt: skip
-    assert alfworld_tw.plan_walkthrough(BEDROOM) == [
+    assert game_files.plan_walkthrough(BEDROOM) == [
         "go to drawer 1", "open drawer 1", "take alarmclock 1 from drawer 1", "go to sidetable 1", "use desklamp 1",
     ]  # fmt: skip
 
@@ -100,7 +101,7 @@ def test_walkthrough_wins_our_env_worlds():
     env = envs.make("alfworld")
     for seed in range(50):
         env.reset(seed=seed)
-        outcomes = [env.step(action)[2] for action in alfworld_tw.plan_walkthrough(env.unwrapped.layout())]
+        outcomes = [env.step(action)[2] for action in game_files.plan_walkthrough(env.unwrapped.layout())]
         assert outcomes[-1] and not any(outcomes[:-1]), f"seed {seed}"
 
 
@@ -135,7 +136,7 @@ def test_find_gamefiles_filters_like_alfworld(monkeypatch, tmp_path):
         (split / folder / "game.tw-pddl").write_text(json.dumps({"solvable": solvable}))
         (split / folder / "traj_data.json").write_text(json.dumps({"task_type": folder.split("-")[0]}))
     monkeypatch.setenv("ALFWORLD_DATA", str(tmp_path))
-    assert alfworld_real.find_gamefiles("valid_seen") == [str(split / next(iter(games)) / "game.tw-pddl")]
+    assert find_gamefiles("valid_seen") == [str(split / next(iter(games)) / "game.tw-pddl")]
 
 
 def test_import_envs_does_not_import_textworld():
@@ -146,7 +147,7 @@ def test_import_envs_does_not_import_textworld():
 # -- the real engine on exported games --------------------------------------------------------------------
 @pytest.mark.parametrize("layout", LAYOUTS, ids=[layout["task"]["type"] for layout in LAYOUTS])
 def test_real_engine_wins_exported_game_by_walkthrough(alfworld_installed, layout, tmp_path):
-    gamefile = alfworld_tw.write_game(layout, tmp_path / layout["task"]["type"])
+    gamefile = game_files.write_game(layout, tmp_path / layout["task"]["type"])
     walkthrough = json.loads(gamefile.read_text())["walkthrough"]
     env = envs.make("alfworld_real", gamefiles=[gamefile])
     check_env(env.unwrapped, skip_render_check=True)
@@ -166,7 +167,7 @@ def test_real_engine_wins_exported_game_by_walkthrough(alfworld_installed, layou
 
 
 def test_real_engine_handcoded_expert_and_truncation(alfworld_installed, tmp_path):
-    gamefile = alfworld_tw.write_game(KITCHEN, tmp_path / "pick_clean_then_place_in_recep")
+    gamefile = game_files.write_game(KITCHEN, tmp_path / "pick_clean_then_place_in_recep")
     env = envs.make("alfworld_real", gamefiles=[gamefile], expert=True, max_steps=30)
     env.reset(seed=1)
     terminated = truncated = False
@@ -240,7 +241,7 @@ def _first_seed_of_each_task_type() -> dict[str, int]:
 # Three task types run by default (~25 s of real-engine steps); the other three are marked slow.
 PARITY_CASES = [
     pytest.param(task_type, marks=[] if task_type in DEFAULT_PARITY else [pytest.mark.slow])
-    for task_type in alfworld_tw.TASK_TYPES
+    for task_type in game_files.TASK_TYPES
 ]
 
 
@@ -251,7 +252,7 @@ def test_text_parity_with_real_engine(alfworld_installed, task_type, tmp_path):
     ours = envs.make("alfworld", reward_scale=1.0, max_steps=PARITY_MAX_STEPS)
     observation, info = ours.reset(seed=seed)
     layout = ours.unwrapped.layout()
-    gamefile = alfworld_tw.write_game(layout, tmp_path / f"{task_type}-{seed}")
+    gamefile = game_files.write_game(layout, tmp_path / f"{task_type}-{seed}")
     real = envs.make("alfworld_real", gamefiles=[gamefile], max_steps=PARITY_MAX_STEPS)
     real_observation, real_info = real.reset()
 

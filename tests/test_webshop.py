@@ -13,10 +13,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
-from envs.webshop import SEARCH_PLACEHOLDER, WebShopEnv, parse_action
-from envs.webshop_catalog import Goal, Product, load_webshop_catalog, synthetic_catalog
-from envs.webshop_reward import get_reward, noun_tokens, type_reward
-from envs.webshop_search import tokenize
+from envs.webshop.catalog import Goal, Product, load_webshop_catalog, synthetic_catalog
+from envs.webshop.env import SEARCH_PLACEHOLDER, WebShopEnv, parse_action
+from envs.webshop.reward import get_reward, noun_tokens, type_reward
+from envs.webshop.search import tokenize
 
 HAIR_CATEGORY = "Beauty & Personal Care › Hair Care › Hair Extensions, Wigs & Accessories › Extensions"
 TINY_ITEMS = [

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from envs.alfworld_tw import INSTALL_HINT, TASK_TYPES, alfworld_package_dir
+from envs.alfworld.game_files import INSTALL_HINT, TASK_TYPES, alfworld_package_dir
 from envs.base import TextEnv
 
 SPLITS = ("train", "valid_seen", "valid_unseen")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from envs.alfworld_tables import CAN_CONTAIN, RECEPTACLE_OBJECTS
-from envs.alfworld_world import TRANSFORMABLE, Item, Receptacle, World, listing_key
+from envs.alfworld.tables import CAN_CONTAIN, RECEPTACLE_OBJECTS
+from envs.alfworld.world import TRANSFORMABLE, Item, Receptacle, World, listing_key
 
 Effect = tuple[Callable[..., str], tuple]  # a rule function and its arguments after the world
 

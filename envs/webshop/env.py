@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from envs.base import MAX_OBSERVATION_CHARS, TextEnv
-from envs.webshop_catalog import DEFAULT_NUM_PRODUCTS, Catalog, Goal, load_webshop_catalog, synthetic_catalog
-from envs.webshop_reward import get_reward
+from envs.webshop.catalog import DEFAULT_NUM_PRODUCTS, Catalog, Goal, load_webshop_catalog, synthetic_catalog
+from envs.webshop.reward import get_reward
 
 SEP = " [SEP] "
 RESULTS_PER_PAGE = 10  # WebShop's PRODUCT_WINDOW
@@ -63,7 +63,7 @@ class WebShopEnv(TextEnv):
     0 on every step except `click[buy now]`, which pays `score * reward_scale` (`reward="score"`, default)
     or `reward_scale * (score == 1)` (`reward="success"`, verl-agent's 10 x won). `score` is WebShop's
     `get_reward` in [0, 1]: r_type x (matched attributes + matched options + price ok) / (attrs + options + 1);
-    see `envs.webshop_reward` for the two documented substitutions (rapidfuzz, no spaCy).
+    see `envs.webshop.reward` for the two documented substitutions (rapidfuzz, no spaCy).
 
     ## Episode End
     Terminated on purchase (any score); truncated after `max_steps` (15, verl-agent's WebShop limit).

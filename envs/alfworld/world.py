@@ -1,6 +1,6 @@
 """ALFWorld-style worlds: the episode state, task types and goals, splits, and procedural task generation.
 
-Everything here is plain data and pure functions over `envs.alfworld_tables`, so the env and its expert
+Everything here is plain data and pure functions over `envs.alfworld.tables`, so the env and its expert
 read one source of truth. A task is a function of (split, task index, difficulty knobs) only; iteration over
 sets never decides an outcome, so generation does not depend on PYTHONHASHSEED.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from envs.alfworld_tables import (
+from envs.alfworld.tables import (
     ALFRED_NAMES,
     CAN_CONTAIN,
     CLEANABLE,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from envs.webshop_catalog import Product
+    from envs.webshop.catalog import Product
 
 SEARCH_RETURN_N = 50  # WebShop's SEARCH_RETURN_N
 BM25_K1 = 0.9

@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from envs.base import TEXT_CHARSET
-from envs.webshop_search import SearchIndex
+from envs.webshop.search import SearchIndex
 
 CATEGORY_SEPARATOR = " › "
 PRICE_STEPS = [10.0 * i for i in range(1, 100)]  # goal.py's PRICE_RANGE

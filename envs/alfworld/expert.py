@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from envs.alfworld_tables import CAN_CONTAIN
-from envs.alfworld_world import (
+from envs.alfworld.tables import CAN_CONTAIN
+from envs.alfworld.world import (
     LIGHT,
     TRANSFORMS,
     TWO,

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz
 from rapidfuzz.utils import default_process
 
-from envs.webshop_catalog import Goal, Product
-from envs.webshop_search import STOPWORDS
+from envs.webshop.catalog import Goal, Product
+from envs.webshop.search import STOPWORDS
 
 EXACT_MATCH_OPTIONS = ("size",)  # goal.py: sizes must match exactly, other options fuzzily
 FUZZY_THRESHOLD = 85

@@ -7,9 +7,9 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-from envs.alfworld_expert import expert_plan, search_action
-from envs.alfworld_rules import Effect, commands, intro, normalize_command, static_commands
-from envs.alfworld_world import (
+from envs.alfworld.expert import expert_plan, search_action
+from envs.alfworld.rules import Effect, commands, intro, normalize_command, static_commands
+from envs.alfworld.world import (
     MAX_TASKS_PER_SPLIT,
     MIN_RECEPTACLES,
     SPLIT_SIZES,
@@ -51,7 +51,7 @@ class ALFWorldEnv(TextEnv):
     a sinkbasin, heat a microwave and cool a fridge (neither needs opening); `use` switches a lamp at the
     agent's receptacle on. No object here is sliceable, so `slice` always gives "Nothing happens.". The
     pre-0.4 `put {obj} in/on {recep}` works only with `legacy_put=True`. Every admissible command's
-    text, and the admissible list itself, matched the real engine on exported games (`envs.alfworld_tw`).
+    text, and the admissible list itself, matched the real engine on exported games (`envs.alfworld.game_files`).
 
     ## Observation Space
     A string (`spaces.Text`), alfworld's feedback verbatim. The first observation:
