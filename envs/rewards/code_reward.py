@@ -19,7 +19,7 @@ import json
 import re
 from typing import Any
 
-from envs.rewards.sandbox import HARNESS_SOURCE, SandboxLimits, new_nonce, run_python
+from envs.rewards.sandbox import SandboxLimits, new_nonce, run_python
 
 SCORE_MODES = ("binary", "fraction")
 CODE_KEYS = ("score", "acc", "passed", "total", "timed_out", "status")
@@ -173,7 +173,7 @@ def _run_check(code: str, spec: dict, limits: SandboxLimits, max_tests: int | No
     tests = spec["tests"][:max_tests]
     nonce = new_nonce()
     job = {"mode": "check", "code": code, "tests": tests, "setup": spec["setup"], "entry_point": entry_point,
-           "prompt": spec["prompt"] if entry_point else "", "harness": HARNESS_SOURCE}
+           "prompt": spec["prompt"] if entry_point else ""}
     run = run_python(job, limits=limits, nonce=nonce)
     passed = 0
     for line in run.result.decode(errors="replace").splitlines():

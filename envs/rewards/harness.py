@@ -1,6 +1,6 @@
 """The trusted side of a sandboxed run: it executes inside the sandbox, before and around the candidate code.
 
-Stdlib only; its source is passed to the sandbox interpreter with `-c JOB_FD RESULT_FD`. It reads its job
+Stdlib only; its source is passed to the sandbox interpreter with `-c JOB_FD RESULT_FD MODE`. It reads its job
 (JSON) from the job pipe, closes it, lowers its own resource limits (hard limits too, so the candidate cannot
 raise them), then runs the candidate in one of three modes and reports on the result pipe:
 
@@ -9,7 +9,7 @@ raise them), then runs the candidate in one of three modes and reports on the re
   them with expected outputs that never enter the sandbox. A value that is not plain data (None, bool, int,
   float, str, and lists, tuples and str-keyed dicts of them, by exact type) is reported as an error.
 - `check`: asserts that hold their expected values (HumanEval's `check(candidate)`, MBPP's assert lists).
-  The candidate runs in a second interpreter that this one starts (`--serve`), which holds only the code;
+  The candidate runs in a second process, forked before the job is read, which then receives only the code;
   the tests run here, in a process the candidate cannot read (not dumpable) and whose memory it never shared,
   so no frame, bytecode or `gc` walk can find the expected values. Every name a test uses that the trusted
   prompt and setup code do not define is a proxy: calling it sends the arguments over a pipe and brings back
@@ -227,28 +227,25 @@ class _TestGlobals(dict):
         return _Remote(self._link, {"name": name})
 
 
-def _start_candidate(job):
-    """The candidate's interpreter (this file with `--serve`), holding the code and nothing else of the job."""
+def _fork_candidate():
+    """The candidate's process, forked before the job is read: its memory never held the tests or the nonce,
+    and this one turns undumpable first, so the candidate (same uid) cannot read ours through /proc or ptrace."""
+    if ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise SystemExit("cannot make the test process undumpable")
     to_read, to_write = os.pipe()
     back_read, back_write = os.pipe()
-    os.set_inheritable(RESULT_FD, False)
-    os.set_inheritable(to_read, True)
-    os.set_inheritable(back_write, True)
-    argv = [sys.executable, "-I", "-c", job["harness"], "--serve", str(to_read), str(back_write)]
-    pid = os.posix_spawn(sys.executable, argv, {k: v for k, v in os.environ.items()})
+    if os.fork() == 0:
+        for fd in (JOB_FD, RESULT_FD, to_write, back_read):
+            os.close(fd)
+        _serve(to_read, back_write)
     os.close(to_read)
     os.close(back_write)
-    link = _Link(to_write, back_read)
-    link.out.write(json.dumps({"code": job["code"]}) + "\n")
+    return _Link(to_write, back_read)
+
+
+def _run_check(job, write, nonce, link, limits):
+    link.out.write(json.dumps({"code": job["code"], "limits": limits}) + "\n")
     link.out.flush()
-    return pid, link
-
-
-def _run_check(job, write, nonce):
-    libc = ctypes.CDLL(None)
-    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:  # the candidate (same uid) may not read our memory
-        raise SystemExit("cannot make the test process undumpable")
-    _, link = _start_candidate(job)
     try:
         ready = link.ask({"op": "ready"})
     except Exception:  # noqa: BLE001  the code did not even load: every test fails
@@ -301,8 +298,11 @@ def _serve(in_fd, out_fd):
     def unwire(value):
         return _decode(value, ref=lambda tag, body: resolve({tag: body}))
 
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     try:
-        exec(compile(loads(inp.readline())["code"], "solution.py", "exec"), namespace)
+        load = loads(inp.readline())
+        _set_limits(load["limits"])
+        exec(compile(load["code"], "solution.py", "exec"), namespace)
         loaded = True
     except BaseException as exc:  # noqa: BLE001  reported to the test side, which fails every test
         loaded = type(exc).__name__
@@ -324,13 +324,13 @@ def _serve(in_fd, out_fd):
 
 
 def main():
-    if sys.argv[1] == "--serve":
-        _serve(int(sys.argv[2]), int(sys.argv[3]))
+    link = _fork_candidate() if MODE == "check" else None
     with os.fdopen(JOB_FD, "rb") as job_file:
         job = json.loads(job_file.read())
     nonce = job.pop("nonce", "")
     write = os.write  # bound now, before the candidate can patch os
-    _set_limits(job.pop("limits"))
+    limits = job.pop("limits")
+    _set_limits(limits)
     if job["mode"] != "program":  # only a stdin/stdout program gets input
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     mode = job["mode"]
@@ -339,11 +339,10 @@ def main():
     elif mode == "call":
         _run_call(job, write)
     else:
-        _run_check(job, write, nonce)
+        _run_check(job, write, nonce, link, limits)
     sys.stdout.flush()
     os._exit(0)  # skip atexit handlers and finalizers the candidate may have registered
 
 
-if sys.argv[1] != "--serve":
-    JOB_FD, RESULT_FD = int(sys.argv[1]), int(sys.argv[2])
+JOB_FD, RESULT_FD, MODE = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 main()

@@ -284,7 +284,7 @@ def _run(setup: _Setup, job: dict[str, Any], stdin: bytes, limits: SandboxLimits
     # the `unshare` stage starts as us and drops to `uid` itself, after building the namespaces
     spawn_uid = None if setup.kind == "unshare" else uid
     try:
-        argv, env, cwd = _command(setup, base, uid, job_read, result_write)
+        argv, env, cwd = _command(setup, base, uid, job_read, result_write, job["mode"])
         try:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd,
@@ -311,12 +311,13 @@ def _run(setup: _Setup, job: dict[str, Any], stdin: bytes, limits: SandboxLimits
             _remove_files_of(uid)
 
 
-def _command(setup: _Setup, base: str, uid: int | None, job_fd: int, result_fd: int) -> tuple[list[str], dict, str]:
+def _command(setup: _Setup, base: str, uid: int | None, job_fd: int, result_fd: int,
+             mode: str) -> tuple[list[str], dict, str]:
     """argv, environment and cwd of the sandboxed interpreter running the harness."""
     workdir = os.path.join(base, "work")
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONIOENCODING": "utf-8"}
-    python_argv = [setup.python, "-I", "-c", HARNESS_SOURCE, str(job_fd), str(result_fd)]
+    python_argv = [setup.python, "-I", "-c", HARNESS_SOURCE, str(job_fd), str(result_fd), mode]
     if setup.kind == "unisolated":
         return python_argv, {**env, "HOME": workdir, "TMPDIR": workdir}, workdir
     tops = [top for top in SYSTEM_TOPS if os.path.lexists(top)]
