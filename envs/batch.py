@@ -7,6 +7,7 @@ passes plain Python objects through pipes, never auto-resets, and steps only the
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -34,7 +35,8 @@ class EnvBatch:
     """`num_envs` copies of `envs.make(name, **kwargs)`; `num_workers > 0` runs them in worker processes.
 
     `reset(seeds)` resets every env (env i with `seeds[i]`); `step({i: action})` steps only the listed
-    envs and returns their results keyed the same way. Use as a context manager to close the workers.
+    envs and returns their results keyed the same way. `close()` (or leaving a `with` block) closes the envs
+    and stops the workers.
     """
 
     def __init__(self, name: str, num_envs: int, num_workers: int = 0, **kwargs: Any):
@@ -82,11 +84,29 @@ class EnvBatch:
         return self._call({i: (method, {}) for i in indices})
 
     def close(self) -> None:
-        for pipe in self._pipes:
-            pipe.send(None)
-        for proc in self._procs:
+        """Close every env, here or in its worker (which then exits); the first error a close raised is re-raised."""
+        envs, pipes, procs = self._envs, self._pipes, self._procs
+        self._envs, self._pipes, self._procs = [], [], []
+        errors: list[Exception] = []
+        for env in envs:
+            try:
+                env.close()
+            except Exception as exc:  # close the others first
+                errors.append(exc)
+        for pipe in pipes:
+            with contextlib.suppress(OSError):  # a worker that already died
+                pipe.send(None)
+        for pipe in pipes:  # each worker answers once its envs are closed
+            try:
+                _unwrap(pipe.recv())
+            except EOFError:
+                pass
+            except Exception as exc:
+                errors.append(exc)
+        for proc in procs:
             proc.join(timeout=5)
-        self._pipes, self._procs = [], []
+        if errors:
+            raise errors[0]
 
     def __enter__(self) -> EnvBatch:
         return self
@@ -126,7 +146,7 @@ def _unwrap(message: tuple[bool, Any]) -> Any:
 
 
 def _worker(pipe: Connection, entry: EnvEntry, kwargs: dict, indices: list[int]) -> None:
-    """Worker loop: build the envs, then serve {index: (method, kwargs)} requests until None."""
+    """Worker loop: build the envs, serve {index: (method, kwargs)} requests until None, then close the envs."""
     try:
         local = {i: build(entry, **kwargs) for i in indices}
         pipe.send((True, None))
@@ -138,3 +158,9 @@ def _worker(pipe: Connection, entry: EnvEntry, kwargs: dict, indices: list[int])
             pipe.send((True, {i: _apply(local[i], method, kw) for i, (method, kw) in calls.items()}))
         except Exception as exc:
             pipe.send((False, exc))
+    try:  # None: close the envs, answer, exit
+        for env in local.values():
+            env.close()
+        pipe.send((True, None))
+    except Exception as exc:
+        pipe.send((False, exc))

@@ -1,5 +1,6 @@
 """The env registry, the TextEnv base, the batch runner and the terminal play mode, on a toy env."""
 
+import os
 import sys
 import warnings
 from importlib.metadata import EntryPoint
@@ -99,6 +100,20 @@ def test_batch_matches_single_envs(num_workers):
         assert results[2].observation == envs.NOTHING_HAPPENS
         experts = batch.call("expert_action", [1, 3])
         assert set(experts.values()) <= {"up", "down"}
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_batch_close_closes_every_env_where_it_lives(num_workers, tmp_path):
+    log = tmp_path / "closed.txt"
+    with EnvBatch("counter", num_envs=4, num_workers=num_workers, close_log=str(log)) as batch:
+        batch.reset([0, 1, 2, 3])
+        assert not log.exists()
+    pids = log.read_text().split()
+    assert len(pids) == 4
+    assert (str(os.getpid()) in pids) == (num_workers == 0)  # in workers, each worker closed its own envs
+    assert len(set(pids)) == (1 if num_workers == 0 else num_workers)
+    batch.close()  # a second close does nothing
+    assert len(log.read_text().split()) == 4
 
 
 def test_batch_reports_worker_errors():

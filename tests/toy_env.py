@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import os
+
 from envs.base import NOTHING_HAPPENS, TextEnv
 
 
 class CounterEnv(TextEnv):
     """Reach `target` by saying "up" / "down"; the start value comes from the seed."""
 
-    def __init__(self, target: int = 3, max_steps: int = 10, **kw):
+    def __init__(self, target: int = 3, max_steps: int = 10, close_log: str | None = None, **kw):
         super().__init__(max_steps=max_steps, **kw)
         self.target = target
         self.value = 0
+        self.close_log = close_log  # a file that gets the closing process's pid, one line per close
+
+    def close(self) -> None:
+        if self.close_log:
+            with open(self.close_log, "a") as log:
+                log.write(f"{os.getpid()}\n")
+        super().close()
 
     @property
     def task(self) -> str:
