@@ -1,4 +1,6 @@
-"""Reward throughput: math calls/s and code calls/s with 1 and 2 workers, several repetitions, side by side.
+"""Reward throughput: math calls/s and code calls/s with 1 and 2 workers, several repetitions, side by side,
+and the milliseconds one code call costs under each sandbox isolation that works here (bwrap, unshare, and
+unisolated as the floor), in the same process run.
 
     python -m benchmarks.bench_rewards [--repeats 3] [--math-samples 200] [--code-samples 20]
 
@@ -10,10 +12,12 @@ code samples are HumanEval canonical solutions run in the sandbox. Prints one li
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
 from envs.code_task import load_humaneval
+from envs.rewards.sandbox import SANDBOX_ENV, SANDBOX_KINDS, SandboxUnavailableError, reset_sandbox
 from layerverl.rewards import compute_score, compute_score_batch, sandbox_kind
 
 
@@ -48,6 +52,34 @@ def measure(kind: str, workers: int, samples: int, repeats: int) -> list[float]:
     return rates
 
 
+def ms_per_code_call(samples: int, repeats: int) -> dict[str, list[float]]:
+    """ms per code call (one worker) under each isolation that works here; the setting is restored after."""
+    responses, truths = code_batch(samples)
+    before = os.environ.get(SANDBOX_ENV)
+    per_kind = {}
+    try:
+        for kind in SANDBOX_KINDS:
+            os.environ[SANDBOX_ENV] = kind
+            reset_sandbox()
+            try:
+                sandbox_kind()
+            except SandboxUnavailableError:
+                continue
+            per_kind[kind] = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                for response, truth in zip(responses, truths, strict=True):
+                    assert compute_score("code", response, truth, timeout_s=10.0)["score"] == 1.0
+                per_kind[kind].append((time.perf_counter() - start) / len(responses) * 1000)
+    finally:
+        if before is None:
+            os.environ.pop(SANDBOX_ENV, None)
+        else:
+            os.environ[SANDBOX_ENV] = before
+        reset_sandbox()
+    return per_kind
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -65,6 +97,12 @@ def main() -> None:
             print(f"{kind:4s} workers={workers}: {' '.join(f'{r:7.1f}' for r in rates)} calls/s "
                   f"(median {medians[workers]:.1f})")
         print(f"{kind:4s} speed-up 2 vs 1 workers: {medians[2] / medians[1]:.2f}x")
+    per_kind = ms_per_code_call(args.code_samples, args.repeats)
+    floor = statistics.median(per_kind["unisolated"]) if "unisolated" in per_kind else None
+    for kind, times in per_kind.items():
+        ratio = f"  ({statistics.median(times) / floor:.2f}x unisolated)" if floor else ""
+        print(f"code ms/call isolation={kind:10s}: {' '.join(f'{t:6.1f}' for t in times)} "
+              f"(median {statistics.median(times):.1f}){ratio}")
 
 
 if __name__ == "__main__":

