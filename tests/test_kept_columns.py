@@ -2,32 +2,20 @@
 
 import pytest
 import torch
-from test_layers import tiny_qwen3
-from test_prefix import left_padded_batch
-from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
 from agents.kept_columns import last_layer_keeps
 from agents.prefix import forward_from_layer, hidden_before_layer
 from layerverl.layers import freeze_except
 
 
-def tiny(family: str):
-    if family == "qwen3":
-        return tiny_qwen3(layers=3)
-    torch.manual_seed(0)
-    config_class, model_class = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM)}[family]
-    return model_class(config_class(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                                    num_attention_heads=4, num_key_value_heads=2))
-
-
 @pytest.mark.parametrize("family", ["qwen3", "llama", "qwen2"])
 @pytest.mark.parametrize("implementation", ["sdpa", "eager"])
 @pytest.mark.parametrize("padded", [True, False])
-def test_kept_logits_and_gradients_match_full_forward(family, implementation, padded):
-    model = tiny(family)
+def test_kept_logits_and_gradients_match_full_forward(family, implementation, padded, tiny_causal_lm, left_padded_batch):
+    model = tiny_causal_lm(family, 3)
     model.config._attn_implementation = implementation
     freeze_except(model, [1])
-    ids, mask, positions = left_padded_batch()
+    ids, mask, positions = left_padded_batch
     if not padded:  # no padding: HF passes no mask to sdpa and the kept rows need a causal one
         mask, positions = torch.ones_like(mask), torch.arange(7).expand(3, 7)
     full = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=3).logits
@@ -43,9 +31,9 @@ def test_kept_logits_and_gradients_match_full_forward(family, implementation, pa
     assert "forward" not in vars(model.model.layers[-1])  # the layer is restored
 
 
-def test_kept_columns_from_a_cached_prefix_and_when_the_last_layer_trains():
-    model = tiny_qwen3(layers=3).eval()
-    ids, mask, positions = left_padded_batch()
+def test_kept_columns_from_a_cached_prefix_and_when_the_last_layer_trains(tiny_causal_lm, left_padded_batch):
+    model = tiny_causal_lm("qwen3", 3).eval()
+    ids, mask, positions = left_padded_batch
     full = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=2).logits
     for layer in (1, 2):
         hidden = hidden_before_layer(model, layer, input_ids=ids, attention_mask=mask, position_ids=positions)
@@ -54,9 +42,9 @@ def test_kept_columns_from_a_cached_prefix_and_when_the_last_layer_trains():
         torch.testing.assert_close(kept, full, rtol=1e-5, atol=1e-5)
 
 
-def test_last_layer_really_skips_the_leading_columns():
-    model = tiny_qwen3(layers=2).eval()
-    ids, mask, positions = left_padded_batch()
+def test_last_layer_really_skips_the_leading_columns(tiny_causal_lm, left_padded_batch):
+    model = tiny_causal_lm("qwen3", 2).eval()
+    ids, mask, positions = left_padded_batch
     widths = []
     handle = model.model.layers[-1].mlp.register_forward_hook(lambda m, a, out: widths.append(out.shape[1]))
     with last_layer_keeps(model, 2):
@@ -65,9 +53,9 @@ def test_last_layer_really_skips_the_leading_columns():
     assert widths == [2]
 
 
-def test_an_attention_that_ignores_the_cache_runs_the_layer_whole():
-    model = tiny_qwen3(layers=2).eval()
-    ids, mask, positions = left_padded_batch()
+def test_an_attention_that_ignores_the_cache_runs_the_layer_whole(tiny_causal_lm, left_padded_batch):
+    model = tiny_causal_lm("qwen3", 2).eval()
+    ids, mask, positions = left_padded_batch
     full = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=2).logits
     attention = model.model.layers[-1].self_attn
     original = attention.forward
@@ -77,9 +65,9 @@ def test_an_attention_that_ignores_the_cache_runs_the_layer_whole():
     torch.testing.assert_close(kept, full, rtol=1e-5, atol=1e-5)
 
 
-def test_a_forward_already_set_on_the_layer_is_kept_and_restored():
-    model = tiny_qwen3(layers=2).eval()
-    ids, mask, positions = left_padded_batch()
+def test_a_forward_already_set_on_the_layer_is_kept_and_restored(tiny_causal_lm, left_padded_batch):
+    model = tiny_causal_lm("qwen3", 2).eval()
+    ids, mask, positions = left_padded_batch
     full = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=2).logits
     layer, calls = model.model.layers[-1], []
     own = layer.forward

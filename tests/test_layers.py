@@ -4,18 +4,8 @@ import json
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
 from layerverl.layers import freeze_except, optimizer_groups, resolve_layers, trainable_parameters
-
-
-def tiny_qwen3(layers: int = 4, tie: bool = True) -> Qwen3ForCausalLM:
-    torch.manual_seed(0)
-    config = Qwen3Config(
-        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=layers, num_attention_heads=2,
-        num_key_value_heads=1, head_dim=16, tie_word_embeddings=tie,
-    )
-    return Qwen3ForCausalLM(config)
 
 
 @pytest.mark.parametrize(
@@ -47,10 +37,9 @@ def test_bad_specs_name_the_choices(spec):
         resolve_layers(spec, 8)
 
 
-@pytest.mark.parametrize("model_fn", [tiny_qwen3, lambda: LlamaForCausalLM(LlamaConfig(
-    vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=2))])
-def test_freeze_only_chosen_layer_trains(model_fn):
-    model = model_fn()
+@pytest.mark.parametrize("family", ["qwen3", "llama"])
+def test_freeze_only_chosen_layer_trains(family, tiny_causal_lm):
+    model = tiny_causal_lm(family)
     report = freeze_except(model, [2])
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith("model.layers.2.") for n in trainable)
@@ -59,8 +48,8 @@ def test_freeze_only_chosen_layer_trains(model_fn):
     assert report["total_params"] > report["trainable_params"]
 
 
-def test_gradients_flow_through_frozen_layers_and_frozen_stay_identical():
-    model = tiny_qwen3()
+def test_gradients_flow_through_frozen_layers_and_frozen_stay_identical(tiny_causal_lm):
+    model = tiny_causal_lm("qwen3")
     freeze_except(model, [1])
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     optimizer = torch.optim.AdamW(trainable_parameters(model), lr=1e-2)
@@ -76,15 +65,15 @@ def test_gradients_flow_through_frozen_layers_and_frozen_stay_identical():
         id(p) for p in model.model.layers[1].parameters()}
 
 
-def test_all_with_embeddings_and_head_trains_everything_tied_once():
-    model = tiny_qwen3(tie=True)
+def test_all_with_embeddings_and_head_trains_everything_tied_once(tiny_causal_lm):
+    model = tiny_causal_lm("qwen3", tie=True)
     report = freeze_except(model, list(range(4)), train_embeddings=True, train_lm_head=True)
     assert all(p.requires_grad for p in model.parameters())
     assert report["trainable_params"] == report["total_params"] == sum(p.numel() for p in trainable_parameters(model))
 
 
-def test_boost_groups_speed_up_chosen_layers():
-    model = tiny_qwen3()
+def test_boost_groups_speed_up_chosen_layers(tiny_causal_lm):
+    model = tiny_causal_lm("qwen3")
     freeze_except(model, list(range(4)))
     groups = optimizer_groups(model, lr=1e-4, boost_layers=[1], boost_factor=10.0)
     assert [g["lr"] for g in groups] == [1e-4, 1e-3]

@@ -1,24 +1,14 @@
 """Frozen-prefix reuse gives the same logits and gradients as the full forward pass."""
 
 import torch
-from test_layers import tiny_qwen3
 
 from agents.prefix import forward_from_layer, hidden_before_layer
 from layerverl.layers import freeze_except
 
 
-def left_padded_batch():
-    ids = torch.randint(0, 64, (3, 7))
-    mask = torch.ones(3, 7, dtype=torch.long)
-    mask[0, :3] = 0
-    mask[1, :1] = 0
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    return ids, mask, positions
-
-
-def test_logits_match_full_forward_on_left_padded_batch():
-    model = tiny_qwen3(layers=4).eval()
-    ids, mask, positions = left_padded_batch()
+def test_logits_match_full_forward_on_left_padded_batch(tiny_causal_lm, left_padded_batch):
+    model = tiny_causal_lm("qwen3", 4).eval()
+    ids, mask, positions = left_padded_batch
     full = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
     for layer in range(4):
         hidden = hidden_before_layer(model, layer, input_ids=ids, attention_mask=mask, position_ids=positions)
@@ -28,10 +18,10 @@ def test_logits_match_full_forward_on_left_padded_batch():
     assert len(model.model.layers) == 4  # the stack is restored
 
 
-def test_gradients_match_full_forward():
-    model = tiny_qwen3(layers=4)
+def test_gradients_match_full_forward(tiny_causal_lm, left_padded_batch):
+    model = tiny_causal_lm("qwen3", 4)
     freeze_except(model, [2])
-    ids, mask, positions = left_padded_batch()
+    ids, mask, positions = left_padded_batch
     model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.square().mean().backward()
     expected = [p.grad.clone() for p in model.model.layers[2].parameters()]
     model.zero_grad()
