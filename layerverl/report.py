@@ -17,7 +17,9 @@ def write_report(
     """Write every run output into `out_dir` and print the one-paragraph summary.
 
     `evaluations` ({"base"|"final": {split: EvalResult}}) adds episodes.jsonl, one line per evaluated episode.
+    `summary` gains `code_sandbox` (the isolation its code rewards used) if the trainer did not set it.
     """
+    summary.setdefault("code_sandbox", code_sandbox(cfg))
     out_dir.mkdir(parents=True, exist_ok=True)
     if evaluations is not None:
         with open(out_dir / "episodes.jsonl", "w") as f:
@@ -36,6 +38,15 @@ def write_report(
     print("\n".join(text))
 
 
+def code_sandbox(cfg: DictConfig) -> str:
+    """The isolation this run's code rewards use ("bwrap", "unshare", "unisolated"), or that it scores no code."""
+    from envs.rewards import CODE_DATA_SOURCES, isolation_record
+
+    kwargs = cfg.env.get("kwargs") or {}
+    data_source = kwargs.get("data_source", "code" if cfg.env.name == "code" else None)
+    return isolation_record(cfg.env.name == "code" or data_source in CODE_DATA_SOURCES)
+
+
 def summary_lines(summary: dict[str, Any]) -> list[str]:
     """Before/after success per split, what trained, and the wall time."""
     lines = [
@@ -43,6 +54,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"{summary['total_params']:,} parameters ({summary['trainable_params'] / summary['total_params']:.1%})",
         f"wall time {summary['wall_time_s']:.0f} s for {summary['iterations']} iterations",
     ]
+    if "code_sandbox" in summary:
+        lines.append(f"code sandbox isolation: {summary['code_sandbox']}")
     for split, final in summary["final"].items():
         base = summary["base"][split]
         lines.append(

@@ -8,6 +8,7 @@ not only on a side effect we happened to look for.
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import socket
 import stat
@@ -365,3 +366,18 @@ def test_a_named_isolation_that_does_not_work_is_not_replaced(no_isolation, monk
     monkeypatch.setenv(sandbox_module.SANDBOX_ENV, "bwrap")
     with pytest.raises(SandboxUnavailableError, match="bwrap: not installed"):
         sandbox_kind()
+
+
+def test_runs_record_the_isolation_in_summary_and_report(tmp_path):
+    from omegaconf import OmegaConf
+
+    from layerverl.report import write_report
+
+    base = {"success": 0.5, "ci": [0.1, 0.9], "episodes": 4}
+    for env, expected in (("code", sandbox_kind()), ("alfworld", "none (this run scores no code)")):
+        cfg = OmegaConf.create({"env": {"name": env, "kwargs": {}}})
+        summary = {"env": env, "algo": "grpo", "layers": [1], "num_layers": 2, "trainable_params": 1,
+                   "total_params": 2, "wall_time_s": 1.0, "iterations": 0, "base": {"t": base}, "final": {"t": base}}
+        write_report(tmp_path / env, cfg, summary, [])
+        assert json.loads((tmp_path / env / "summary.json").read_text())["code_sandbox"] == expected
+        assert f"code sandbox isolation: {expected}" in (tmp_path / env / "report.md").read_text()
