@@ -10,7 +10,6 @@ Each size is timed `--repeats` times after a warm-up; GRPO on the 16k batch is p
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -22,6 +21,7 @@ import numpy as np  # noqa: E402
 
 from agents.rollout import anchor_hash  # noqa: E402
 from agents.step_batch import StepBatch  # noqa: E402
+from benchmarks.common import write_json  # noqa: E402
 from layerverl.algos import gigpo_advantages, grpo_advantages  # noqa: E402
 
 GOAL_16K_MS = 20.0
@@ -95,8 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"GiGPO at 16k step samples: {gigpo:.2f} ms (goal <= {GOAL_16K_MS:g} ms: {verdict}); "
               f"GRPO {grpo:.2f} ms; GiGPO/GRPO {gigpo / grpo:.1f}x")
         out.update(gigpo_16k_ms=gigpo, grpo_16k_ms=grpo)
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=1))
+    write_json(args.json, out)
     return out
 
 

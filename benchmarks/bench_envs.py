@@ -22,13 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import envs  # noqa: E402
+from benchmarks.common import package_version  # noqa: E402
 from envs.base import TextEnv  # noqa: E402
 
 PROBES = ("look", "inventory", "jump over the fridge")  # every episode also pays for a few no-op commands
@@ -129,13 +129,6 @@ def measure(env: TextEnv, episodes: list[Episode], repeats: int, min_seconds: fl
             result.reset_ms.append(1000 * reset_time / resets)
             result.steps = sum(len(episode.actions) for episode in episodes)
     return result
-
-
-def package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import json
 import statistics
 import sys
 import time
@@ -41,6 +40,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from agents.prefix import hidden_before_layer  # noqa: E402
+from benchmarks.common import write_json  # noqa: E402
 from layerverl.layers import decoder_layers, freeze_except, optimizer_groups, resolve_layers  # noqa: E402
 from layerverl.losses import LossConfig  # noqa: E402
 from layerverl.update import Updater, response_logits, token_batch, token_logprobs  # noqa: E402
@@ -348,8 +348,7 @@ def main(argv: list[str] | None = None) -> dict:
             if check:
                 print(f"saving grows with size: {report['model']} ({report['total_params'] / 1e6:.1f}M) "
                       f"mid/all update time {check['ratio']:.2f}")
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=1))
+    write_json(args.json, out)
     return out
 
 

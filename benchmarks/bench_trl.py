@@ -26,10 +26,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import package_version, write_json  # noqa: E402
 
 GOAL_OURS_OVER_TRL = 0.5  # seconds per step, one trained layer
 TRAIN_SEED = 1_000_000  # first train-problem seed, as the trainer's TRAIN_SEED_OFFSET
@@ -181,13 +182,6 @@ def worker(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
-
-
 def spread(values: list[float]) -> str:
     return f"{min(values):.2f}/{statistics.median(values):.2f}/{max(values):.2f}"
 
@@ -258,8 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"peak RSS {memory:.2f}x, RSS growth {growth:.2f}x")
         out["ratios"].append({"layer": layer, "median": median, "min": mins, "max": maxs, "peak_rss": memory,
                               "rss_growth": growth, "goal": None if layer == "all" else GOAL_OURS_OVER_TRL})
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=1))
+    write_json(args.json, out)
     return out
 
 

