@@ -36,6 +36,22 @@ def model(tokenizer):
     )
 
 
+@pytest.fixture(scope="module", params=["qwen3", "llama"])
+def rollout_model(request, tokenizer, model):
+    """The tiny Qwen3, and a Llama shaped like SmolLM2 (tied embeddings, 3 query heads per key/value head):
+    the rollout's recorded inputs, response-only head and last layer must hold for both families."""
+    if request.param == "qwen3":
+        return model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=48, intermediate_size=96, num_hidden_layers=8, num_attention_heads=6,
+        num_key_value_heads=2, tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id, attn_implementation="sdpa",
+    ))
+
+
 def test_names_with_numbers_are_single_tokens(tokenizer):
     tokens = tokenizer.convert_ids_to_tokens(
         tokenizer("<action>take apple 2 from cabinet 1</action>")["input_ids"]
@@ -164,43 +180,44 @@ def test_prefill_runs_the_last_layer_and_head_on_the_last_column_only(tokenizer,
 
 
 @pytest.mark.parametrize("layer", [3, 7])  # 7: the last layer, which the prefill runs on the last column only
-def test_captured_layer_inputs_match_a_fresh_prefix_pass(tokenizer, model, layer):
-    backend = HFBackend(model, tokenizer, batch_size=2)  # two chunks, each left-padded to its own width
+def test_captured_layer_inputs_match_a_fresh_prefix_pass(tokenizer, rollout_model, layer):
+    backend = HFBackend(rollout_model, tokenizer, batch_size=2)  # two chunks, each left-padded to its own width
     prompts = _prompts(tokenizer)
     plain = backend.generate(prompts, max_new_tokens=6, temperature=1.0, seed=5)
     captured = backend.generate(prompts, max_new_tokens=6, temperature=1.0, seed=5, capture_layer=layer)
     assert [g.response_ids for g in captured] == [g.response_ids for g in plain]
     for prompt, generation in zip(prompts, captured, strict=True):
         ran_on = prompt + generation.response_ids[:-1]  # the last sampled token is never fed back
-        expected = hidden_before_layer(model, layer, input_ids=torch.tensor([ran_on]))[0]
+        expected = hidden_before_layer(rollout_model, layer, input_ids=torch.tensor([ran_on]))[0]
         torch.testing.assert_close(generation.hidden, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_update_from_captured_inputs_matches_one_that_runs_the_prefix(tokenizer, model):
+def test_update_from_captured_inputs_matches_one_that_runs_the_prefix(tokenizer, rollout_model):
     prompts = _prompts(tokenizer)
-    generations = HFBackend(model, tokenizer).generate(prompts, 6, 1.0, seed=7, capture_layer=3)
+    generations = HFBackend(rollout_model, tokenizer).generate(prompts, 6, 1.0, seed=7, capture_layer=3)
     trained = []
     for hidden in (None, [g.hidden for g in generations]):
-        copy = deepcopy(model)
+        copy = deepcopy(rollout_model)
         freeze_except(copy, [3])
         updater = Updater(copy, torch.optim.AdamW(optimizer_groups(copy, 1e-2)), LossConfig(),
                           tokenizer.pad_token_id, 1.0, micro_batch_size=2, grad_clip=1.0, start_layer=3)
         updater.update(prompts, [g.response_ids for g in generations], [g.response_logprobs for g in generations],
                        np.array([1.0, -0.5, 0.25]), 2, 2, np.random.default_rng(0), hidden)
         trained.append(copy.model.layers[3].state_dict())
-    for name, before in model.model.layers[3].state_dict().items():
+    for name, before in rollout_model.model.layers[3].state_dict().items():
         assert not torch.equal(trained[0][name], before)  # it trained
-        torch.testing.assert_close(trained[1][name], trained[0][name], rtol=1e-4, atol=1e-6)
+        # 4 Adam steps of lr 1e-2: Adam's normalisation turns rounding on a near-zero gradient into up to ~1e-5
+        torch.testing.assert_close(trained[1][name], trained[0][name], rtol=1e-4, atol=5e-5)
 
 
-def test_training_batch_log_probs_match_the_rollout(tokenizer, model):
+def test_training_batch_log_probs_match_the_rollout(tokenizer, rollout_model):
     prompts = _prompts(tokenizer)
-    generations = HFBackend(model, tokenizer).generate(prompts, 6, 1.0, seed=11, capture_layer=2)
+    generations = HFBackend(rollout_model, tokenizer).generate(prompts, 6, 1.0, seed=11, capture_layer=2)
     batch = token_batch(prompts, [g.response_ids for g in generations], tokenizer.pad_token_id)
     assert batch.targets.shape[1] == max(len(g.response_ids) for g in generations)  # the head sees responses only
-    updater = Updater(model, None, LossConfig(), tokenizer.pad_token_id, 1.0, 4, 1.0, start_layer=2)
+    updater = Updater(rollout_model, None, LossConfig(), tokenizer.pad_token_id, 1.0, 4, 1.0, start_layer=2)
     with torch.no_grad():
-        full = token_logprobs(response_logits(model, batch), batch.targets, 1.0)[0]
+        full = token_logprobs(response_logits(rollout_model, batch), batch.targets, 1.0)[0]
         from_prefix = token_logprobs(updater.forward(batch, updater.prefix(batch, [g.hidden for g in generations])),
                                      batch.targets, 1.0)[0]
     for row, generation in enumerate(generations):
