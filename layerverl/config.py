@@ -61,16 +61,27 @@ def check_overrides(overrides: list[str]) -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from layerverl.config_values import ConfigValueError, check_values
+
     overrides = [o for o in overrides if not o.startswith(("hydra.", "hydra/", "-"))]
+    groups = {p.name for p in CONFIG_DIR.iterdir() if p.is_dir()}
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
         plain = [o.input_line for o in parsed if not o.is_sweep_override()]
         swept = [f"{o.get_key_element()}={v}" for o in parsed if o.is_sweep_override() for v in o.sweep_string_iterator()]
         with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
             for extra in [[]] + [[s] for s in swept]:  # each swept value checked on its own
-                _check_layer_specs(compose("config", overrides=plain + extra))
+                cfg = compose("config", overrides=plain + extra)
+                _check_layer_specs(cfg)
+                # the same group choices without value overrides: each key's default gives its type
+                choices = [o for o in plain + extra if o.split("=")[0].lstrip("+~") in groups]
+                check_values(cfg, compose("config", overrides=choices))
+    except ConfigValueError as exc:
+        raise ConfigError(str(exc)) from None
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(_one_line(exc, overrides)) from None
+    except ConfigError:
+        raise
     except ValueError as exc:  # an unreadable profile
         raise ConfigError(f"layer.profile: {exc}") from None
 
