@@ -12,7 +12,9 @@ import re
 
 from envs.base import MAX_ACTION_CHARS
 
-ACTION_PATTERN = re.compile(r"<action>(.*?)</action>", re.DOTALL | re.IGNORECASE)
+ACTION_PATTERN = re.compile(r"<action>(.*?)</action>", re.DOTALL | re.IGNORECASE)  # what parse_action matches
+_OPEN_TAG = re.compile(r"<action>", re.IGNORECASE)
+_CLOSE_TAG = re.compile(r"</action>", re.IGNORECASE)
 NESTED_TAG_PATTERN = re.compile(r"</?\s*(action|think)\s*>", re.IGNORECASE)
 CJK_PATTERN = re.compile(r"[\u4e00-\u9fff]")
 UNPRINTABLE_PATTERN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")  # NULs, controls, lone surrogates
@@ -23,10 +25,9 @@ def parse_action(text: object, admissible_actions: list[str] | None = None) -> t
     """Return (action, valid) for one response; with `admissible_actions`, valid also needs membership."""
     if not isinstance(text, str):
         return "", False
-    match = ACTION_PATTERN.search(text)
-    if match is None:
+    inner = _first_action(text)
+    if inner is None:
         return clean(text[-UNTAGGED_TAIL_CHARS:]), False
-    inner = match.group(1)
     action = clean(inner[:MAX_ACTION_CHARS])
     valid = (
         bool(action)
@@ -38,6 +39,16 @@ def parse_action(text: object, admissible_actions: list[str] | None = None) -> t
     if admissible_actions is not None:
         valid = valid and action in admissible_actions
     return action, valid
+
+
+def _first_action(text: str) -> str | None:
+    """ACTION_PATTERN's first match, in linear time: the regex rescans the rest of the text from every
+    `<action>` that has no closing tag (160 KB of them took 31 s)."""
+    opening = _OPEN_TAG.search(text)
+    if opening is None:
+        return None
+    closing = _CLOSE_TAG.search(text, opening.end())
+    return None if closing is None else text[opening.end():closing.start()]
 
 
 def clean(text: str) -> str:
