@@ -25,7 +25,10 @@ from layerverl.rewards import compute_score, sandbox_kind
 
 SQUARE_TESTS = {"test": "def check(candidate):\n    assert candidate(2) == 4\n    assert candidate(3) == 9\n",
                 "entry_point": "square"}
-LIMITS = {"timeout_s": 1.0, "memory_mb": 256}
+LIMITS = {"timeout_s": 1.0, "memory_mb": 256}  # resource attacks: short, to keep the suite fast
+# attacks that end at once when contained, and correct solutions: room for a loaded machine, so an escape has
+# time to finish (and score 1) and a right answer is never cut short
+ROOMY = {"timeout_s": 10.0, "memory_mb": 256}
 MARKER = f"layerverl-attack-test-{os.getpid()}"
 SHARED_DIR = f"/tmp/{MARKER}-shared"  # world-writable, outside the sandbox, owned by us
 ESCAPE_PATHS = [f"/tmp/{MARKER}", f"/var/tmp/{MARKER}", f"/dev/shm/{MARKER}", f"/root/{MARKER}",
@@ -253,7 +256,7 @@ def test_network_listener_on_the_host_is_unreachable(attack, isolation):
         pytest.skip(f"cannot listen on {address!r} here: {exc}")
     try:
         candidate = f"ADDRESS = {listener.address!r}\n" + _square_if(textwrap.dedent(code))
-        out = compute_score("code", _fence(candidate), SQUARE_TESTS, **LIMITS)
+        out = compute_score("code", _fence(candidate), SQUARE_TESTS, **ROOMY)
     finally:
         listener.close()
     assert out["score"] == 0.0, out
@@ -285,7 +288,7 @@ def test_http_request_to_the_host_is_refused(isolation):
                 return False
         """))
     try:
-        out = compute_score("code", _fence(candidate), SQUARE_TESTS, **LIMITS)
+        out = compute_score("code", _fence(candidate), SQUARE_TESTS, **ROOMY)
     finally:
         server.shutdown()
         server.server_close()
@@ -313,18 +316,18 @@ HOST_VIEW_ATTACKS = {
 
 @pytest.mark.parametrize("attack", sorted(HOST_VIEW_ATTACKS))
 def test_host_filesystem_and_processes_are_out_of_view(attack, isolation, host_files):
-    out = compute_score("code", _fence(_square_if(HOST_VIEW_ATTACKS[attack])), SQUARE_TESTS, **LIMITS)
+    out = compute_score("code", _fence(_square_if(HOST_VIEW_ATTACKS[attack])), SQUARE_TESTS, **ROOMY)
     assert out["score"] == 0.0, out
     assert not os.path.exists(f"{SHARED_DIR}/{MARKER}")
 
 
 def test_correct_solutions_still_pass(isolation):
-    assert compute_score("code", _fence(CORRECT), SQUARE_TESTS, **LIMITS)["score"] == 1.0
+    assert compute_score("code", _fence(CORRECT), SQUARE_TESTS, **ROOMY)["score"] == 1.0
     stdio = {"inputs": ["2 3\n", "10 -4\n"], "outputs": ["5\n", "6\n"]}
     program = "a, b = map(int, input().split())\nprint(a + b)\n"
-    assert compute_score("code", _fence(program), stdio, **LIMITS)["score"] == 1.0
+    assert compute_score("code", _fence(program), stdio, **ROOMY)["score"] == 1.0
     scratch = "import os, tempfile\nopen('here.txt', 'w').write('ok')\ntempfile.TemporaryFile().write(b'x')\n" + CORRECT
-    assert compute_score("code", _fence(scratch), SQUARE_TESTS, **LIMITS)["score"] == 1.0  # its own dir and /tmp
+    assert compute_score("code", _fence(scratch), SQUARE_TESTS, **ROOMY)["score"] == 1.0  # its own dir and /tmp
 
 
 # -- failing closed ---------------------------------------------------------------------------------------
@@ -349,7 +352,7 @@ def test_no_isolation_refuses_to_run_code_in_one_line(no_isolation):
 
 def test_unisolated_runs_only_when_named(no_isolation, monkeypatch):
     monkeypatch.setenv(sandbox_module.SANDBOX_ENV, "unisolated")
-    assert compute_score("code", _fence(CORRECT), SQUARE_TESTS, **LIMITS)["score"] == 1.0
+    assert compute_score("code", _fence(CORRECT), SQUARE_TESTS, **ROOMY)["score"] == 1.0
     assert sandbox_kind() == "unisolated" == sandbox_module.isolation_record(True)
 
 
