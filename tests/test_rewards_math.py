@@ -78,3 +78,16 @@ def test_format_score_rewards_a_marked_wrong_answer_only():
     assert compute_score("math", "\\boxed{N}", "30", **kwargs)["score"] == 0.0  # a copied placeholder
     assert compute_score("math", "\\boxed{30}", "30", **kwargs)["score"] == 1.0
     assert compute_score("math", "\\boxed{31}", "30")["score"] == 0.0  # off by default
+
+
+@pytest.mark.parametrize("response", ["\\boxed{1 + 25}", "To solve \\boxed{1 + 25}, we add.", "\\boxed{2 \\times 13}"])
+def test_a_restated_question_is_no_answer_to_a_numeric_gold(response):
+    # GRPO on SmolLM2 learned to box the question itself ("\boxed{1 + 25}"), which math-verify evaluates to 26
+    out = compute_score("math", response, "26", format_score=0.1, literal_only=True)
+    assert (out["score"], out["acc"]) == (0.0, 0.0)
+    assert compute_score("math", response, "26")["score"] == 1.0  # what math-verify alone says
+
+
+@pytest.mark.parametrize("response", ["\\boxed{26}", "\\boxed{x = 26}", "\\boxed{26.0}", "The answer is 26."])
+def test_numeric_literals_still_answer_it(response):
+    assert compute_score("math", response, "26", literal_only=True)["score"] == 1.0

@@ -2,7 +2,8 @@
 
 The answer is the last `\\boxed{...}` (or `\\fbox{...}`), else the number after the last `####`, else what
 follows the last "The answer is". Without one of those markers the response scores 0: reading any number
-out of free text rewards hedging ("it is 3 or 4"). Equivalence is math-verify's (fractions vs decimals,
+out of free text rewards hedging ("it is 3 or 4"). With `literal_only`, only a number literal answers
+(`is_plain_number`): on arithmetic questions an expression equal to the answer restates the question. Equivalence is math-verify's (fractions vs decimals,
 LaTeX variants, sets, intervals, expressions), run in a `WorkerPool` so a pathological input such as
 `9^{9^{9^9}}` costs at most `timeout_s` and never hangs the caller.
 """
@@ -22,6 +23,7 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _HASHES = re.compile(r"####\s*([^\n]+)")
 _ANSWER_IS = re.compile(r"answer is[:\s]*([^\n]+)", re.IGNORECASE)
 _TRAILING = " .。,;:!"
+_PLAIN_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\d+/\d+|[-+]?\\frac\{\d+\}\{\d+\}")
 
 _pools: dict[int, WorkerPool] = {}  # one pool per worker count, started on first use
 _pools_lock = threading.Lock()
@@ -53,6 +55,14 @@ def _last_boxed(text: str) -> str | None:
             if depth == 0:
                 return text[start:index]
     return None
+
+
+def is_plain_number(answer: str) -> bool:
+    """An integer, decimal or fraction literal (`26`, `-3`, `0.5`, `\\frac{5}{6}`, `5/6`, `1,234`), optionally
+    as `x = ...`. math-verify also accepts `1 + 25` for 26; on a task that asks "What is 1 + 25?", a policy
+    rewarded for that learns to copy the question into the box (GRPO on SmolLM2 did), hence `literal_only`."""
+    answer = re.sub(r"^[a-zA-Z]=", "", normalize_answer(answer))
+    return bool(_PLAIN_NUMBER.fullmatch(answer))
 
 
 def normalize_answer(answer: str) -> str:
@@ -114,22 +124,26 @@ def compute_math_score(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     num_workers: int = 1,
     format_score: float = 0.0,
+    literal_only: bool = False,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Score 1.0 if the response's final answer equals `ground_truth`, `format_score` if it marks a wrong
     answer holding a digit, else 0.0; keys: `MATH_KEYS` (`acc` stays 0/1).
 
-    `format_score` (verl's name) starts RL for a model that never marks an answer: with a 0/1 reward every
+    `literal_only` takes only a number literal (`is_plain_number`), for tasks whose question is itself an
+    expression to evaluate. `format_score` (verl's name) starts RL for a model that never marks an answer: with a 0/1 reward every
     group scores 0 and has no gradient. `timeout_s` bounds the equivalence check, enforced by killing the worker.
     """
     prediction = extract_answer(solution_str)
     result = {"score": 0.0, "acc": 0.0, "pred": prediction or "", "timed_out": False}
     if prediction is None or ground_truth is None:
         return result
-    if re.search(r"\d", prediction):  # a marked number; a copied placeholder such as \boxed{N} earns nothing
-        result["score"] = float(format_score)
     gold = str(ground_truth)
     gold = extract_answer(gold) or gold  # a gold solution ("... #### 72") reduces to its answer
+    if literal_only and not is_plain_number(prediction):
+        return result  # an unevaluated expression ("\\boxed{1 + 25}" for 26) restates the question: RL found it
+    if re.search(r"\d", prediction):  # a marked number; a copied placeholder such as \boxed{N} earns nothing
+        result["score"] = float(format_score)
     equal = normalize_answer(prediction) == normalize_answer(gold)
     if not equal:
         try:
