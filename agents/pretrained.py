@@ -64,12 +64,14 @@ def embedded_model_dir(name: str) -> Path:
         import gguf  # noqa: F401  (transformers' GGUF reader needs it)
     except ImportError:
         raise ModelNotFound(f"converting {name!r} needs the gguf package: {EMBEDDED_MODELS[name].install}") from None
+    import copy
+
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
     loaded = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name, dtype=torch.float32)
-    config = AutoConfig.from_pretrained(str(source.parent), gguf_file=source.name)
+    config = copy.deepcopy(loaded.config)
     config.__dict__.pop("quantization_config", None)  # the dequantized weights are plain floats
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,6 +36,7 @@ import envs
 from agents.backends import HFBackend
 from agents.evaluation import evaluate
 from agents.policies import LMPolicy
+from agents.pretrained import cache_dir
 from agents.prompts import encode_prompt, load_template
 from agents.tiny import TinyConfig, build_model, load_pretrained, train_tokenizer
 
@@ -77,11 +77,6 @@ class WarmStartConfig:
     def key(self) -> str:
         """Short stable hash of the config, used as the cache folder name."""
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
-
-
-def cache_dir() -> Path:
-    """Where built checkpoints live: $LAYERVERL_CACHE or ~/.cache/layerverl."""
-    return Path(os.environ.get("LAYERVERL_CACHE", Path.home() / ".cache" / "layerverl"))
 
 
 def collect_demonstrations(config: WarmStartConfig) -> list[tuple[str, str]]:

@@ -202,25 +202,19 @@ class _Listener:
         self.sock.close()
 
 
+TCP_ESCAPE = """
+        def escaped():
+            import socket
+            try:
+                with socket.create_connection(ADDRESS[:2], timeout=1) as s:
+                    return s.recv(4) == b"pong"
+            except OSError:
+                return False
+        """  # the same client over IPv4 and IPv6
+
 NETWORK_ATTACKS = {
-    "tcp": ((socket.AF_INET, socket.SOCK_STREAM, ("127.0.0.1", 0)), """
-        def escaped():
-            import socket
-            try:
-                with socket.create_connection(ADDRESS[:2], timeout=1) as s:
-                    return s.recv(4) == b"pong"
-            except OSError:
-                return False
-        """),
-    "tcp6": ((socket.AF_INET6, socket.SOCK_STREAM, ("::1", 0)), """
-        def escaped():
-            import socket
-            try:
-                with socket.create_connection(ADDRESS[:2], timeout=1) as s:
-                    return s.recv(4) == b"pong"
-            except OSError:
-                return False
-        """),
+    "tcp": ((socket.AF_INET, socket.SOCK_STREAM, ("127.0.0.1", 0)), TCP_ESCAPE),
+    "tcp6": ((socket.AF_INET6, socket.SOCK_STREAM, ("::1", 0)), TCP_ESCAPE),
     "udp": ((socket.AF_INET, socket.SOCK_DGRAM, ("127.0.0.1", 0)), """
         def escaped():
             import socket
