@@ -91,7 +91,11 @@ class HFBackend:
         results: list[Response] = []
         for start in range(0, len(prompts), self.batch_size):
             chunk = prompts[start : start + self.batch_size]
-            recording = recording_layer_inputs(self.model, capture_layer) if capture_layer is not None else nullcontext()
+            recording = (
+                recording_layer_inputs(self.model, capture_layer)
+                if capture_layer is not None
+                else nullcontext()
+            )
             with recording as seen:
                 chunk_results = self._generate_chunk(chunk, max_new_tokens, temperature, top_p, generator)
             if seen is not None:
@@ -113,8 +117,13 @@ class HFBackend:
         input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         with last_layer_keeps(self.model, 1):  # only the last column's logits are sampled from
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                             use_cache=True, logits_to_keep=1)
+            out = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                use_cache=True,
+                logits_to_keep=1,
+            )
         tokens, logprobs = [], []
         finished = torch.zeros(len(prompts), dtype=torch.bool, device=self.device)
         for _ in range(max_new_tokens):
@@ -213,8 +222,11 @@ class VLLMBackend:
         if capture_layer is not None:
             raise ValueError("the vLLM backend cannot return hidden states; use HFBackend for capture_layer")
         params = self._vllm.SamplingParams(
-            max_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-            seed=seed if temperature > 0 and self.per_request_seed else None, logprobs=0,
+            max_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed if temperature > 0 and self.per_request_seed else None,
+            logprobs=0,
         )
         outputs = self.llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
         results = []

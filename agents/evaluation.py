@@ -62,8 +62,12 @@ def paired_change(before: EvalResult, after: EvalResult) -> dict[str, Any]:
     pairs = [(won_before[o["episode"]], o["won"]) for o in after.outcomes if o["episode"] in won_before]
     only_after = sum(now and not then for then, now in pairs)
     only_before = sum(then and not now for then, now in pairs)
-    return {"episodes": len(pairs), "only_after": only_after, "only_before": only_before,
-            "p": mcnemar_exact(only_after, only_before)}
+    return {
+        "episodes": len(pairs),
+        "only_after": only_after,
+        "only_before": only_before,
+        "p": mcnemar_exact(only_after, only_before),
+    }
 
 
 def summarize(trajectories: list[Trajectory]) -> EvalResult:
@@ -88,7 +92,10 @@ def summarize(trajectories: list[Trajectory]) -> EvalResult:
         episodes=len(trajectories),
         score=sum(scores) / len(scores) if scores else None,
         per_task_type=per_type,
-        outcomes=[{"episode": t.seed, "won": t.won, "task_type": t.task_type, "score": t.score} for t in trajectories],
+        outcomes=[
+            {"episode": t.seed, "won": t.won, "task_type": t.task_type, "score": t.score}
+            for t in trajectories
+        ],
     )
 
 

@@ -39,7 +39,9 @@ class _LeadingKeysValues:
         return torch.cat([self.leading[0], keys], dim=2), torch.cat([self.leading[1], values], dim=2)
 
 
-def _kept_rows(mask: torch.Tensor | None, cut: int, width: int, dtype: torch.dtype, sdpa: bool) -> torch.Tensor:
+def _kept_rows(
+    mask: torch.Tensor | None, cut: int, width: int, dtype: torch.dtype, sdpa: bool
+) -> torch.Tensor:
     """The 4D attention mask's rows of the kept columns; without a mask (no padding), the causal one."""
     if mask is not None:
         return mask[:, :, cut:, :]
@@ -52,27 +54,56 @@ def _kept_rows(mask: torch.Tensor | None, cut: int, width: int, dtype: torch.dty
 def _keeping_forward(layer: nn.Module, keep: int, sdpa: bool):
     forward = layer.forward
 
-    def run(hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
-            position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None, **kwargs) -> torch.Tensor:
+    def run(
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
+        **kwargs,
+    ) -> torch.Tensor:
         cut = hidden_states.shape[1] - keep
-        if cut <= 0 or position_embeddings is None or not (attention_mask is None or attention_mask.dim() == 4):
-            return forward(hidden_states, attention_mask=attention_mask, position_embeddings=position_embeddings, **kwargs)
+        if (
+            cut <= 0
+            or position_embeddings is None
+            or not (attention_mask is None or attention_mask.dim() == 4)
+        ):
+            return forward(
+                hidden_states,
+                attention_mask=attention_mask,
+                position_embeddings=position_embeddings,
+                **kwargs,
+            )
         cache = kwargs.pop("past_key_values", None)
         positions = kwargs.pop("position_ids", None)
         catch, (cos, sin) = _LeadingKeysValues(), position_embeddings
         with suppress(_Stop):
-            forward(hidden_states[:, :cut], attention_mask=None, position_embeddings=(cos[:, :cut], sin[:, :cut]),
-                    past_key_values=catch, position_ids=None if positions is None else positions[:, :cut], **kwargs)
+            forward(
+                hidden_states[:, :cut],
+                attention_mask=None,
+                position_embeddings=(cos[:, :cut], sin[:, :cut]),
+                past_key_values=catch,
+                position_ids=None if positions is None else positions[:, :cut],
+                **kwargs,
+            )
         if catch.leading is None:  # this attention never handed its keys and values over: run the layer whole
-            return forward(hidden_states, attention_mask=attention_mask, position_embeddings=position_embeddings,
-                           past_key_values=cache, position_ids=positions, **kwargs)
-        if cache is not None:  # a real cache (prefill for generation) stores the leading keys and values first
+            return forward(
+                hidden_states,
+                attention_mask=attention_mask,
+                position_embeddings=position_embeddings,
+                past_key_values=cache,
+                position_ids=positions,
+                **kwargs,
+            )
+        if (
+            cache is not None
+        ):  # a real cache (prefill for generation) stores the leading keys and values first
             cache.update(*catch.leading)
         kept = forward(
-            hidden_states[:, cut:], attention_mask=_kept_rows(attention_mask, cut, hidden_states.shape[1],
-                                                              hidden_states.dtype, sdpa),
-            position_embeddings=(cos[:, cut:], sin[:, cut:]), past_key_values=catch if cache is None else cache,
-            position_ids=None if positions is None else positions[:, cut:], **kwargs,
+            hidden_states[:, cut:],
+            attention_mask=_kept_rows(attention_mask, cut, hidden_states.shape[1], hidden_states.dtype, sdpa),
+            position_embeddings=(cos[:, cut:], sin[:, cut:]),
+            past_key_values=catch if cache is None else cache,
+            position_ids=None if positions is None else positions[:, cut:],
+            **kwargs,
         )
         return torch.cat([hidden_states[:, :cut], kept], dim=1)  # the leading columns' outputs are never read
 
@@ -88,7 +119,9 @@ def last_layer_keeps(model: nn.Module, keep: int) -> Iterator[None]:
         yield
         return
     layer = decoder_layers(model)[-1]
-    own = vars(layer).get("forward")  # a forward set on the instance already (accelerate's device hooks) stays
+    own = vars(layer).get(
+        "forward"
+    )  # a forward set on the instance already (accelerate's device hooks) stays
     layer.forward = _keeping_forward(layer, keep, implementation == "sdpa")
     try:
         yield

@@ -48,7 +48,7 @@ def _first_action(text: str) -> str | None:
     if opening is None:
         return None
     closing = _CLOSE_TAG.search(text, opening.end())
-    return None if closing is None else text[opening.end():closing.start()]
+    return None if closing is None else text[opening.end() : closing.start()]
 
 
 def clean(text: str) -> str:

@@ -61,7 +61,12 @@ class LMPolicy:
     def act(self, requests: list[ActRequest]) -> list[Response]:
         prompt_ids = [self.encode(r.prompt) for r in requests]
         responses = self.backend.generate(
-            prompt_ids, self.max_new_tokens, self.temperature, self.top_p, self.seed + self.calls, self.capture_layer
+            prompt_ids,
+            self.max_new_tokens,
+            self.temperature,
+            self.top_p,
+            self.seed + self.calls,
+            self.capture_layer,
         )
         self.calls += 1
         return responses

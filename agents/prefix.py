@@ -76,6 +76,9 @@ def forward_from_layer(
     `logits_to_keep`, of the last that many columns only (HF's meaning; 0 keeps all)."""
     with layers_from(model, layer):
         return model(
-            inputs_embeds=hidden, attention_mask=attention_mask, position_ids=position_ids, use_cache=False,
+            inputs_embeds=hidden,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=False,
             logits_to_keep=logits_to_keep,
         ).logits

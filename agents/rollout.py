@@ -40,7 +40,9 @@ class StepSample:
     prompt: str = ""
     response: str = ""
     action: str = ""
-    hidden: torch.Tensor | None = None  # the captured inputs of the lowest trained layer (LMPolicy.capture_layer)
+    hidden: torch.Tensor | None = (
+        None  # the captured inputs of the lowest trained layer (LMPolicy.capture_layer)
+    )
 
 
 @dataclass
@@ -137,8 +139,9 @@ def collect_rollout(
         ]
         responses = policy.act(requests)
         parsed = [  # a free-form env (math, code) takes the whole response: no <action> tag, newlines kept
-            (r.text, True) if infos[i].get("free_form") else
-            parse_action(r.text, req.admissible_actions if check_admissible else None)
+            (r.text, True)
+            if infos[i].get("free_form")
+            else parse_action(r.text, req.admissible_actions if check_admissible else None)
             for i, r, req in zip(active, responses, requests, strict=True)
         ]
         results = envs.step({i: action for i, (action, _) in zip(active, parsed, strict=True)})

@@ -47,4 +47,3 @@ class StepBatch:
 
     def __len__(self) -> int:
         return len(self.anchor)
-

@@ -60,7 +60,9 @@ class WarmStartConfig:
     )
     prompt_variant: str = "compact"
     history_length: int = 0  # the searcher needs only the current observation
-    expert: str = "search"  # search (looks for the object, imitable from the prompt) | planner (knows where it is)
+    expert: str = (
+        "search"  # search (looks for the object, imitable from the prompt) | planner (knows where it is)
+    )
     demo_episodes: int = 3000
     detour_prob: float = 0.25  # chance per step of a random move, so demos cover off-expert states
     model: TinyConfig = field(default_factory=TinyConfig)
@@ -280,8 +282,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = WarmStartConfig(
-        sft_steps=args.sft_steps, demo_episodes=args.demo_episodes, eval_episodes=args.eval_episodes,
-        expert=args.expert, history_length=args.history_length,
+        sft_steps=args.sft_steps,
+        demo_episodes=args.demo_episodes,
+        eval_episodes=args.eval_episodes,
+        expert=args.expert,
+        history_length=args.history_length,
     )
     if args.evaluate:
         for temperature in (0.0, 1.0):

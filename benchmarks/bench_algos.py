@@ -47,7 +47,10 @@ def step_samples(count: int, seed: int = 0) -> StepBatch:
         group_id=group_id,
         traj_id=traj_id,
         step_idx=step_idx,
-        anchor=[anchor_hash(f"group {g} state {s}") for g, s in zip(group_id.tolist(), states.tolist(), strict=True)],
+        anchor=[
+            anchor_hash(f"group {g} state {s}")
+            for g, s in zip(group_id.tolist(), states.tolist(), strict=True)
+        ],
         valid=rng.random(count) > 0.05,
     )
 
@@ -70,7 +73,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     rows = []
-    print(f"{'step samples':>12} {'GiGPO ms min/med/max':>24} {'us/sample (med)':>16} {'vs 1st size, per sample':>24}")
+    print(
+        f"{'step samples':>12} {'GiGPO ms min/med/max':>24} {'us/sample (med)':>16} {'vs 1st size, per sample':>24}"
+    )
     for size in args.sizes:
         samples = step_samples(size)
         times = time_ms(gigpo_advantages, samples, args.repeats)
@@ -78,8 +83,11 @@ def main(argv: list[str] | None = None) -> dict:
         per_sample = 1000 * median / size
         base = rows[0]["per_sample_us"] if rows else per_sample
         rows.append({"size": size, "ms": times, "per_sample_us": per_sample})
-        print(f"{size:>12} {min(times):>8.2f}/{median:.2f}/{max(times):.2f}".ljust(38)
-              + f"{per_sample:>16.3f} {per_sample / base:>23.2f}x", flush=True)
+        print(
+            f"{size:>12} {min(times):>8.2f}/{median:.2f}/{max(times):.2f}".ljust(38)
+            + f"{per_sample:>16.3f} {per_sample / base:>23.2f}x",
+            flush=True,
+        )
     slope = None
     if len(rows) > 1:  # log-log slope of median time vs size: 1.0 is linear
         x = np.log([r["size"] for r in rows])
@@ -92,8 +100,10 @@ def main(argv: list[str] | None = None) -> dict:
         gigpo = statistics.median(next(r["ms"] for r in rows if r["size"] == 16384))
         grpo = statistics.median(time_ms(grpo_advantages, samples, args.repeats))
         verdict = "met" if gigpo <= GOAL_16K_MS else "NOT met"
-        print(f"GiGPO at 16k step samples: {gigpo:.2f} ms (goal <= {GOAL_16K_MS:g} ms: {verdict}); "
-              f"GRPO {grpo:.2f} ms; GiGPO/GRPO {gigpo / grpo:.1f}x")
+        print(
+            f"GiGPO at 16k step samples: {gigpo:.2f} ms (goal <= {GOAL_16K_MS:g} ms: {verdict}); "
+            f"GRPO {grpo:.2f} ms; GiGPO/GRPO {gigpo / grpo:.1f}x"
+        )
         out.update(gigpo_16k_ms=gigpo, grpo_16k_ms=grpo)
     write_json(args.json, out)
     return out

@@ -46,7 +46,11 @@ from layerverl.losses import LossConfig  # noqa: E402
 from layerverl.update import Updater, response_logits, token_batch, token_logprobs  # noqa: E402
 
 GOAL_MID_OVER_ALL_TIME = 0.35  # trainer issue: mid/all update time with prefix reuse (plain freeze: ~0.48)
-PREFIX_SOURCES = ("run", "once", "rollout")  # plain freeze | computed once in the update | recorded by the rollout
+PREFIX_SOURCES = (
+    "run",
+    "once",
+    "rollout",
+)  # plain freeze | computed once in the update | recorded by the rollout
 PAD_ID = 0
 
 
@@ -101,8 +105,14 @@ def build_qwen05_shape(vocab_size: int = 16384) -> nn.Module:
 
     torch.manual_seed(0)
     config = Qwen2Config(
-        vocab_size=vocab_size, hidden_size=896, num_hidden_layers=24, num_attention_heads=14,
-        num_key_value_heads=2, intermediate_size=4864, tie_word_embeddings=True, max_position_embeddings=512,
+        vocab_size=vocab_size,
+        hidden_size=896,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        intermediate_size=4864,
+        tie_word_embeddings=True,
+        max_position_embeddings=512,
         attn_implementation="sdpa",
     )
     return Qwen2ForCausalLM(config)
@@ -120,7 +130,9 @@ def variants(layers: list[str]) -> list[Variant]:
     return out
 
 
-def synthetic_samples(vocab_size: int, count: int, seed: int = 0) -> tuple[list[list[int]], list[list[int]], np.ndarray]:
+def synthetic_samples(
+    vocab_size: int, count: int, seed: int = 0
+) -> tuple[list[list[int]], list[list[int]], np.ndarray]:
     """`count` (prompt ~100 tokens, response ~10 tokens) pairs of random ids and fixed advantages."""
     rng = np.random.default_rng(seed)
     prompts = [rng.integers(5, vocab_size, int(rng.integers(90, 111))).tolist() for _ in range(count)]
@@ -129,7 +141,9 @@ def synthetic_samples(vocab_size: int, count: int, seed: int = 0) -> tuple[list[
 
 
 @torch.no_grad()
-def rollout_logprobs(model: nn.Module, prompts: list[list[int]], responses: list[list[int]], micro: int) -> list[list[float]]:
+def rollout_logprobs(
+    model: nn.Module, prompts: list[list[int]], responses: list[list[int]], micro: int
+) -> list[list[float]]:
     """What a rollout engine would have returned: each response token's log-prob under the initial model."""
     out = []
     for start in range(0, len(prompts), micro):
@@ -141,18 +155,27 @@ def rollout_logprobs(model: nn.Module, prompts: list[list[int]], responses: list
 
 
 @torch.no_grad()
-def rollout_hidden(model: nn.Module, layer: int, prompts: list[list[int]], responses: list[list[int]],
-                   micro: int) -> list[torch.Tensor]:
+def rollout_hidden(
+    model: nn.Module, layer: int, prompts: list[list[int]], responses: list[list[int]], micro: int
+) -> list[torch.Tensor]:
     """What a rollout that records `layer`'s inputs would have returned: per sample, the hidden states of
     prompt + response[:-1] (the positions the model ran on while generating)."""
     out = []
     for start in range(0, len(prompts), micro):
         rows = range(start, min(start + micro, len(prompts)))
         batch = token_batch([prompts[i] for i in rows], [responses[i] for i in rows], PAD_ID)
-        hidden = hidden_before_layer(model, layer, input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                     position_ids=batch.position_ids)
+        hidden = hidden_before_layer(
+            model,
+            layer,
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+        )
         width = batch.prompt_width
-        out += [hidden[row, width - len(prompts[i]) : width + len(responses[i]) - 1].clone() for row, i in enumerate(rows)]
+        out += [
+            hidden[row, width - len(prompts[i]) : width + len(responses[i]) - 1].clone()
+            for row, i in enumerate(rows)
+        ]
     return out
 
 
@@ -175,8 +198,16 @@ def reset_peak_rss() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def run_case(model: nn.Module, variant: Variant, samples: tuple, old: list[list[float]], micro: int,
-             epochs: int, mini_batches: int, measure_memory: bool) -> tuple[float, int, dict[str, int]]:
+def run_case(
+    model: nn.Module,
+    variant: Variant,
+    samples: tuple,
+    old: list[list[float]],
+    micro: int,
+    epochs: int,
+    mini_batches: int,
+    measure_memory: bool,
+) -> tuple[float, int, dict[str, int]]:
     """One update on the samples: (seconds, peak RSS delta in bytes or 0, byte counts of what trains)."""
     prompts, responses, advantages = samples
     num_layers = len(decoder_layers(model))
@@ -186,29 +217,48 @@ def run_case(model: nn.Module, variant: Variant, samples: tuple, old: list[list[
     optimizer = torch.optim.AdamW(optimizer_groups(model, 1e-5), weight_decay=0.0)
     start_layer = min(layers) if variant.prefix != "run" and not every_layer and min(layers) > 0 else None
     updater = Updater(model, optimizer, LossConfig(), PAD_ID, 1.0, micro, 1.0, start_layer)
-    hidden = rollout_hidden(model, start_layer, prompts, responses, micro) if variant.prefix == "rollout" else None
+    hidden = (
+        rollout_hidden(model, start_layer, prompts, responses, micro) if variant.prefix == "rollout" else None
+    )
     if measure_memory:  # trimming makes the update fault in fresh pages: not done in timed passes
         trim_malloc()
         reset_peak_rss()
     before = rss_bytes("VmRSS")
     tick = time.perf_counter()
-    updater.update(prompts, responses, old if variant.rollout_old else None, advantages, epochs, mini_batches,
-                   np.random.default_rng(0), hidden)
+    updater.update(
+        prompts,
+        responses,
+        old if variant.rollout_old else None,
+        advantages,
+        epochs,
+        mini_batches,
+        np.random.default_rng(0),
+        hidden,
+    )
     seconds = time.perf_counter() - tick
     peak = rss_bytes("VmHWM") - before if measure_memory else 0
     params = [p for g in optimizer.param_groups for p in g["params"]]
     param_bytes = sum(p.numel() * p.element_size() for p in params)
     grad_bytes = sum(p.grad.numel() * p.grad.element_size() for p in params if p.grad is not None)
-    adam_bytes = sum(t.numel() * t.element_size() for s in optimizer.state.values() for t in s.values()
-                     if torch.is_tensor(t) and t.dim() > 0)
-    counts = {"trainable_params": report["trainable_params"], "state_bytes": param_bytes + grad_bytes + adam_bytes,
-              "sync_bytes": param_bytes}
+    adam_bytes = sum(
+        t.numel() * t.element_size()
+        for s in optimizer.state.values()
+        for t in s.values()
+        if torch.is_tensor(t) and t.dim() > 0
+    )
+    counts = {
+        "trainable_params": report["trainable_params"],
+        "state_bytes": param_bytes + grad_bytes + adam_bytes,
+        "sync_bytes": param_bytes,
+    }
     optimizer.zero_grad(set_to_none=True)
     del optimizer, updater
     return seconds, peak, counts
 
 
-def measure_model(spec: ModelSpec, cases: list[Variant], repeats: int, epochs: int, mini_batches: int) -> dict:
+def measure_model(
+    spec: ModelSpec, cases: list[Variant], repeats: int, epochs: int, mini_batches: int
+) -> dict:
     """Build the model and its samples once, then run every case `repeats` times, round-robin."""
     tick = time.perf_counter()
     model = spec.build()
@@ -217,24 +267,40 @@ def measure_model(spec: ModelSpec, cases: list[Variant], repeats: int, epochs: i
     old = rollout_logprobs(model, samples[0], samples[1], spec.micro_batch_size)
     total = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     tokens = sum(len(p) + len(r) for p, r in zip(samples[0], samples[1], strict=True))
-    print(f"\n## {spec.name}: {len(decoder_layers(model))} layers, {total / 1e6:.1f}M params, vocab {vocab}; "
-          f"{spec.samples} samples ({tokens} tokens), micro-batch {spec.micro_batch_size}, "
-          f"{epochs} epoch(s) x {mini_batches} mini-batches; setup {time.perf_counter() - tick:.1f} s", flush=True)
+    print(
+        f"\n## {spec.name}: {len(decoder_layers(model))} layers, {total / 1e6:.1f}M params, vocab {vocab}; "
+        f"{spec.samples} samples ({tokens} tokens), micro-batch {spec.micro_batch_size}, "
+        f"{epochs} epoch(s) x {mini_batches} mini-batches; setup {time.perf_counter() - tick:.1f} s",
+        flush=True,
+    )
     results = {v: CaseResult() for v in cases}
     for repeat in range(repeats + 1):  # pass 0: warm-up and memory, untimed
         for variant in cases:
-            seconds, peak, counts = run_case(model, variant, samples, old, spec.micro_batch_size, epochs, mini_batches,
-                                             measure_memory=repeat == 0)
+            seconds, peak, counts = run_case(
+                model,
+                variant,
+                samples,
+                old,
+                spec.micro_batch_size,
+                epochs,
+                mini_batches,
+                measure_memory=repeat == 0,
+            )
             result = results[variant]
             if repeat == 0:
                 result.peak_bytes.append(peak)
                 result.trainable_params, result.state_bytes, result.sync_bytes = (
-                    counts["trainable_params"], counts["state_bytes"], counts["sync_bytes"])
+                    counts["trainable_params"],
+                    counts["state_bytes"],
+                    counts["sync_bytes"],
+                )
             else:
                 result.seconds.append(seconds)
             memory = f", peak RSS +{peak / 2**20:.0f} MB" if repeat == 0 else ""
-            print(f"  {'warm-up' if repeat == 0 else f'rep {repeat}/{repeats}'} {variant.name}: {seconds:.2f} s{memory}",
-                  flush=True)
+            print(
+                f"  {'warm-up' if repeat == 0 else f'rep {repeat}/{repeats}'} {variant.name}: {seconds:.2f} s{memory}",
+                flush=True,
+            )
     report = report_model(spec, results, len(decoder_layers(model)))
     report.update(total_params=total, samples=spec.samples, tokens=tokens, vocab=vocab)
     return report
@@ -246,24 +312,33 @@ def spread(values: list[float], fmt: str = "{:.2f}") -> str:
 
 def report_model(spec: ModelSpec, results: dict[Variant, CaseResult], num_layers: int) -> dict:
     """Print the table and the ratios against `all`; return them for the results page."""
-    print(f"\n{'case':<34}{'params':>11}{'update s min/med/max':>24}{'peak RSS +MB':>14}"
-          f"{'state MB':>10}{'sync MB':>9}{'time/all min/med/max':>24}")
+    print(
+        f"\n{'case':<34}{'params':>11}{'update s min/med/max':>24}{'peak RSS +MB':>14}"
+        f"{'state MB':>10}{'sync MB':>9}{'time/all min/med/max':>24}"
+    )
     rows = []
     for variant, result in results.items():
         base = results.get(Variant("all", "run", variant.rollout_old))
         paired = [s / b for s, b in zip(result.seconds, base.seconds, strict=True)] if base else []
         row = {
-            "case": variant.name, "layer": variant.layer, "prefix": variant.prefix,
-            "rollout_old": variant.rollout_old, "trainable_params": result.trainable_params,
-            "seconds": result.seconds, "peak_mb": [b / 2**20 for b in result.peak_bytes],
-            "state_mb": result.state_bytes / 2**20, "sync_mb": result.sync_bytes / 2**20,
+            "case": variant.name,
+            "layer": variant.layer,
+            "prefix": variant.prefix,
+            "rollout_old": variant.rollout_old,
+            "trainable_params": result.trainable_params,
+            "seconds": result.seconds,
+            "peak_mb": [b / 2**20 for b in result.peak_bytes],
+            "state_mb": result.state_bytes / 2**20,
+            "sync_mb": result.sync_bytes / 2**20,
             "time_over_all": paired,
             "state_over_all": result.state_bytes / base.state_bytes if base else None,
         }
         rows.append(row)
-        print(f"{variant.name:<34}{result.trainable_params:>11,}{spread(result.seconds):>24}"
-              f"{statistics.median(row['peak_mb']):>14.1f}{row['state_mb']:>10.2f}{row['sync_mb']:>9.2f}"
-              f"{spread(paired) if paired else '-':>24}")
+        print(
+            f"{variant.name:<34}{result.trainable_params:>11,}{spread(result.seconds):>24}"
+            f"{statistics.median(row['peak_mb']):>14.1f}{row['state_mb']:>10.2f}{row['sync_mb']:>9.2f}"
+            f"{spread(paired) if paired else '-':>24}"
+        )
     checks = []
 
     def ratio_line(label: str, num: Variant, den: Variant, goal: float | None = None) -> None:
@@ -276,28 +351,51 @@ def report_model(spec: ModelSpec, results: dict[Variant, CaseResult], num_layers
         checks.append({"label": label, "ratio": median, "paired": paired, "goal": goal})
 
     print()
-    ratio_line("update time mid/all, prefix from the rollout, old=rollout (trainer default)",
-               Variant("mid", "rollout", True), Variant("all", "run", True), GOAL_MID_OVER_ALL_TIME)
+    ratio_line(
+        "update time mid/all, prefix from the rollout, old=rollout (trainer default)",
+        Variant("mid", "rollout", True),
+        Variant("all", "run", True),
+        GOAL_MID_OVER_ALL_TIME,
+    )
     for old in (True, False):
         tag = "old=rollout" if old else "old=recompute"
-        ratio_line(f"update time mid/all, prefix once, {tag}", Variant("mid", "once", old), Variant("all", "run", old),
-                   GOAL_MID_OVER_ALL_TIME)
-        ratio_line(f"update time mid/all, plain freeze, {tag}", Variant("mid", "run", old), Variant("all", "run", old))
+        ratio_line(
+            f"update time mid/all, prefix once, {tag}",
+            Variant("mid", "once", old),
+            Variant("all", "run", old),
+            GOAL_MID_OVER_ALL_TIME,
+        )
+        ratio_line(
+            f"update time mid/all, plain freeze, {tag}",
+            Variant("mid", "run", old),
+            Variant("all", "run", old),
+        )
     for layer in ("mid", "last"):
-        ratio_line(f"update time {layer} prefix from the rollout/plain freeze, old=rollout",
-                   Variant(layer, "rollout", True), Variant(layer, "run", True))
-        ratio_line(f"update time {layer} prefix once/plain freeze, old=rollout", Variant(layer, "once", True),
-                   Variant(layer, "run", True))
+        ratio_line(
+            f"update time {layer} prefix from the rollout/plain freeze, old=rollout",
+            Variant(layer, "rollout", True),
+            Variant(layer, "run", True),
+        )
+        ratio_line(
+            f"update time {layer} prefix once/plain freeze, old=rollout",
+            Variant(layer, "once", True),
+            Variant(layer, "run", True),
+        )
     for layer, prefix in (("all", "run"), ("mid", "once"), ("mid", "run")):
-        ratio_line(f"update time {layer} prefix={prefix}: old rollout/recompute",
-                   Variant(layer, prefix, True), Variant(layer, prefix, False))
+        ratio_line(
+            f"update time {layer} prefix={prefix}: old rollout/recompute",
+            Variant(layer, prefix, True),
+            Variant(layer, prefix, False),
+        )
     mid, full = results.get(Variant("mid", "rollout", True)), results.get(Variant("all", "run", True))
     if mid and full:
         ratio = mid.state_bytes / full.state_bytes
         goal = 1.1 / num_layers
-        print(f"trainable state bytes mid/all: {ratio:.4f} (goal <= 1.1/L = {goal:.4f}: "
-              f"{'met' if ratio <= goal else 'NOT met'}); weight-sync bytes mid/all: "
-              f"{mid.sync_bytes / full.sync_bytes:.4f}")
+        print(
+            f"trainable state bytes mid/all: {ratio:.4f} (goal <= 1.1/L = {goal:.4f}: "
+            f"{'met' if ratio <= goal else 'NOT met'}); weight-sync bytes mid/all: "
+            f"{mid.sync_bytes / full.sync_bytes:.4f}"
+        )
         checks.append({"label": "trainable state bytes mid/all", "ratio": ratio, "goal": goal})
         peak_ratio = statistics.median(mid.peak_bytes) / max(statistics.median(full.peak_bytes), 1)
         print(f"peak RSS delta mid/all (medians): {peak_ratio:.2f}")
@@ -316,38 +414,69 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions per case (round-robin)")
     parser.add_argument("--large-repeats", type=int, default=None, help="repetitions for the large model")
-    parser.add_argument("--samples", type=int, default=None, help="step samples for the tiny model (default 512)")
-    parser.add_argument("--large-samples", type=int, default=None, help="step samples for the large model (default 4)")
+    parser.add_argument(
+        "--samples", type=int, default=None, help="step samples for the tiny model (default 512)"
+    )
+    parser.add_argument(
+        "--large-samples", type=int, default=None, help="step samples for the large model (default 4)"
+    )
     parser.add_argument("--epochs", type=int, default=1, help="PPO epochs (trainer default 1)")
-    parser.add_argument("--mini-batches", type=int, default=2, help="optimizer steps per epoch (trainer default 2)")
-    parser.add_argument("--quick", action="store_true", help="128 tiny samples, 2 repetitions, only the headline cases on the large model")
+    parser.add_argument(
+        "--mini-batches", type=int, default=2, help="optimizer steps per epoch (trainer default 2)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="128 tiny samples, 2 repetitions, only the headline cases on the large model",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     repeats = 2 if args.quick else args.repeats
-    out = {"threads": args.threads, "epochs": args.epochs, "mini_batches": args.mini_batches,
-           "rss_method": "VmHWM (reset via /proc/self/clear_refs after malloc_trim) minus VmRSS before the update, warm-up pass", "models": []}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); peak memory = {out['rss_method']}")
+    out = {
+        "threads": args.threads,
+        "epochs": args.epochs,
+        "mini_batches": args.mini_batches,
+        "rss_method": "VmHWM (reset via /proc/self/clear_refs after malloc_trim) minus VmRSS before the update, warm-up pass",
+        "models": [],
+    }
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); peak memory = {out['rss_method']}"
+    )
     for name in args.models:
         spec = MODELS[name]
         large = name != "tiny"
-        samples = (args.large_samples if large else args.samples) or (spec.samples if not args.quick or large else 128)
+        samples = (args.large_samples if large else args.samples) or (
+            spec.samples if not args.quick or large else 128
+        )
         spec = ModelSpec(spec.name, spec.build, samples, min(spec.micro_batch_size, samples))
         layers = ["all", "first", "mid", "last"]
         cases = variants(layers)
         if large and args.quick:  # the cases that carry the headline ratios
-            cases = [v for v in cases if v.layer == "all" or (v.layer == "mid" and (v.prefix != "run" or v.rollout_old))]
+            cases = [
+                v
+                for v in cases
+                if v.layer == "all" or (v.layer == "mid" and (v.prefix != "run" or v.rollout_old))
+            ]
         model_repeats = (args.large_repeats or repeats) if large else repeats
         out["models"].append(measure_model(spec, cases, model_repeats, args.epochs, args.mini_batches))
     if len(out["models"]) > 1:
         print()
         for report in out["models"]:
-            check = next((c for c in report["checks"]
-                          if c["label"].startswith("update time mid/all, prefix from the rollout")), None)
+            check = next(
+                (
+                    c
+                    for c in report["checks"]
+                    if c["label"].startswith("update time mid/all, prefix from the rollout")
+                ),
+                None,
+            )
             if check:
-                print(f"saving grows with size: {report['model']} ({report['total_params'] / 1e6:.1f}M) "
-                      f"mid/all update time {check['ratio']:.2f}")
+                print(
+                    f"saving grows with size: {report['model']} ({report['total_params'] / 1e6:.1f}M) "
+                    f"mid/all update time {check['ratio']:.2f}"
+                )
     write_json(args.json, out)
     return out
 

@@ -24,7 +24,9 @@ from layerverl.rewards import compute_score, compute_score_batch, sandbox_kind
 def math_batch(samples: int, offset: int) -> tuple[list[str], list[str]]:
     """Fractions given unreduced in a box against the reduced gold; `offset` keeps repetitions uncached."""
     ks = range(offset + 1, offset + samples + 1)
-    return [rf"\boxed{{\frac{{{2 * k}}}{{{2 * k + 2}}}}}" for k in ks], [rf"\frac{{{k}}}{{{k + 1}}}" for k in ks]
+    return [rf"\boxed{{\frac{{{2 * k}}}{{{2 * k + 2}}}}}" for k in ks], [
+        rf"\frac{{{k}}}{{{k + 1}}}" for k in ks
+    ]
 
 
 def code_batch(samples: int) -> tuple[list[str], list[dict]]:
@@ -94,15 +96,19 @@ def main() -> None:
         for workers in (1, 2):
             rates = measure(kind, workers, samples, args.repeats)
             medians[workers] = statistics.median(rates)
-            print(f"{kind:4s} workers={workers}: {' '.join(f'{r:7.1f}' for r in rates)} calls/s "
-                  f"(median {medians[workers]:.1f})")
+            print(
+                f"{kind:4s} workers={workers}: {' '.join(f'{r:7.1f}' for r in rates)} calls/s "
+                f"(median {medians[workers]:.1f})"
+            )
         print(f"{kind:4s} speed-up 2 vs 1 workers: {medians[2] / medians[1]:.2f}x")
     per_kind = ms_per_code_call(args.code_samples, args.repeats)
     floor = statistics.median(per_kind["unisolated"]) if "unisolated" in per_kind else None
     for kind, times in per_kind.items():
         ratio = f"  ({statistics.median(times) / floor:.2f}x unisolated)" if floor else ""
-        print(f"code ms/call isolation={kind:10s}: {' '.join(f'{t:6.1f}' for t in times)} "
-              f"(median {statistics.median(times):.1f}){ratio}")
+        print(
+            f"code ms/call isolation={kind:10s}: {' '.join(f'{t:6.1f}' for t in times)} "
+            f"(median {statistics.median(times):.1f}){ratio}"
+        )
 
 
 if __name__ == "__main__":

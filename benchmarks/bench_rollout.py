@@ -58,8 +58,13 @@ def main() -> None:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         backend = VLLMBackend(args.checkpoint, dtype="float32", enforce_eager=True)
-        vllm_policy = LMPolicy(backend, tokenizer, temperature=1.0, max_new_tokens=config.max_new_tokens,
-                               max_prompt_tokens=config.max_prompt_tokens)
+        vllm_policy = LMPolicy(
+            backend,
+            tokenizer,
+            temperature=1.0,
+            max_new_tokens=config.max_new_tokens,
+            max_prompt_tokens=config.max_prompt_tokens,
+        )
         timed_rollout(vllm_policy, template, config, 2, 2)
         candidates.append(("tiny LM + env (vLLM)", vllm_policy))
     except ImportError:

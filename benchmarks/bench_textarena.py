@@ -90,7 +90,9 @@ def main() -> None:
             for name, make in variants.items():
                 rates[name].append(steps_per_second(make(game), WORKLOADS[game], args.steps))
         for name, values in rates.items():
-            print(f"  {game:18s} {name:8s} {min(values):9.0f} {statistics.median(values):9.0f} {max(values):9.0f}")
+            print(
+                f"  {game:18s} {name:8s} {min(values):9.0f} {statistics.median(values):9.0f} {max(values):9.0f}"
+            )
         raw, ours = statistics.median(rates["raw"]), statistics.median(rates["ours"])
         default = statistics.median(rates["default"])
         print(f"  {game:18s} ours/raw = {ours / raw:.2f}x   ours/default = {ours / default:.2f}x")

@@ -65,13 +65,24 @@ def our_config(args: argparse.Namespace, layer: str):
 
     from layerverl.config import CONFIG_DIR, normalize_argv
 
-    overrides = normalize_argv([
-        "env=math", "algo=grpo", f"layer={layer}", f"model.path={args.model_dir}",
-        f"trainer.groups={args.groups}", f"trainer.group_size={args.group_size}",
-        f"model.max_new_tokens={args.max_new_tokens}", "trainer.ppo_epochs=1", "trainer.mini_batches=1",
-        f"trainer.micro_batch_size={args.groups * args.group_size}", "trainer.drop_zero_advantage=false",
-        f"trainer.lr={args.lr}", "backend.threads=1", "algo.advantage.invalid_penalty=0.0",
-    ])
+    overrides = normalize_argv(
+        [
+            "env=math",
+            "algo=grpo",
+            f"layer={layer}",
+            f"model.path={args.model_dir}",
+            f"trainer.groups={args.groups}",
+            f"trainer.group_size={args.group_size}",
+            f"model.max_new_tokens={args.max_new_tokens}",
+            "trainer.ppo_epochs=1",
+            "trainer.mini_batches=1",
+            f"trainer.micro_batch_size={args.groups * args.group_size}",
+            "trainer.drop_zero_advantage=false",
+            f"trainer.lr={args.lr}",
+            "backend.threads=1",
+            "algo.advantage.invalid_penalty=0.0",
+        ]
+    )
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         return compose("config", overrides=overrides)
 
@@ -97,13 +108,23 @@ def run_ours(args: argparse.Namespace, layer: str) -> dict:
         if iteration:  # iteration 0 is the warm-up
             end = time.perf_counter()
             times.append(end - tick)
-            for name, seconds in (("rollout", rolled - tick), ("advantages", advantaged - rolled), ("update", end - advantaged)):
+            for name, seconds in (
+                ("rollout", rolled - tick),
+                ("advantages", advantaged - rolled),
+                ("update", end - advantaged),
+            ):
                 phases[name].append(seconds)
             tokens.append(float(np.mean([len(s.response_ids) for s in steps])))
     prompt_tokens = float(np.mean([len(s.prompt_ids) for s in steps]))
-    return {"seconds": times, "start_rss_mb": start_rss, "peak_rss_mb": peak_rss_mb(),
-            "trainable_params": run.layer_report["trainable_params"], "completion_tokens": tokens,
-            "prompt_tokens": prompt_tokens, "phases": phases}
+    return {
+        "seconds": times,
+        "start_rss_mb": start_rss,
+        "peak_rss_mb": peak_rss_mb(),
+        "trainable_params": run.layer_report["trainable_params"],
+        "completion_tokens": tokens,
+        "prompt_tokens": prompt_tokens,
+        "phases": phases,
+    }
 
 
 def trl_prompts(count: int, seed0: int) -> list[dict]:
@@ -118,8 +139,12 @@ def trl_prompts(count: int, seed0: int) -> list[dict]:
     for index in range(count):
         observation, info = env.reset(seed=seed0 + index)
         prompt = template.render(info["task"], observation, info["admissible_actions"], [], info)
-        rows.append({"prompt": [{"role": "user", "content": prompt}],
-                     "ground_truth": env.unwrapped.tasks[info["task_index"]]["ground_truth"]})
+        rows.append(
+            {
+                "prompt": [{"role": "user", "content": prompt}],
+                "ground_truth": env.unwrapped.tasks[info["task_index"]]["ground_truth"],
+            }
+        )
     return rows
 
 
@@ -144,12 +169,32 @@ def run_trl(args: argparse.Namespace, layer: str) -> dict:
     steps = args.steps + 1
     dataset = Dataset.from_list(trl_prompts(steps * args.groups, TRAIN_SEED))
     config = GRPOConfig(
-        output_dir=str(Path(args.model_dir) / "trl-out"), per_device_train_batch_size=args.groups * args.group_size,
-        gradient_accumulation_steps=1, num_generations=args.group_size, max_completion_length=args.max_new_tokens,
-        max_steps=steps, learning_rate=args.lr, weight_decay=0.0, beta=0.0, num_iterations=1, loss_type="dapo",
-        scale_rewards="group", temperature=1.0, top_p=1.0, max_grad_norm=1.0, shuffle_dataset=False,
-        use_cpu=True, bf16=False, fp16=False, report_to="none", save_strategy="no", logging_steps=1,
-        disable_tqdm=True, seed=0, dataloader_num_workers=0, log_completions=False,
+        output_dir=str(Path(args.model_dir) / "trl-out"),
+        per_device_train_batch_size=args.groups * args.group_size,
+        gradient_accumulation_steps=1,
+        num_generations=args.group_size,
+        max_completion_length=args.max_new_tokens,
+        max_steps=steps,
+        learning_rate=args.lr,
+        weight_decay=0.0,
+        beta=0.0,
+        num_iterations=1,
+        loss_type="dapo",
+        scale_rewards="group",
+        temperature=1.0,
+        top_p=1.0,
+        max_grad_norm=1.0,
+        shuffle_dataset=False,
+        use_cpu=True,
+        bf16=False,
+        fp16=False,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=True,
+        seed=0,
+        dataloader_num_workers=0,
+        log_completions=False,
     )
     times: list[float] = []
     marks: dict[str, float] = {}
@@ -162,15 +207,28 @@ def run_trl(args: argparse.Namespace, layer: str) -> dict:
             times.append(time.perf_counter() - marks["start"])
 
     reward = to_trl(compute_score, data_source="math")
-    trainer = GRPOTrainer(model=model, reward_funcs=reward, args=config, train_dataset=dataset,
-                          processing_class=tokenizer, callbacks=[StepTimer()])
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[StepTimer()],
+    )
     start_rss = rss_mb()
     trainer.train()
-    lengths = [h["completions/mean_length"] for h in trainer.state.log_history if "completions/mean_length" in h]
+    lengths = [
+        h["completions/mean_length"] for h in trainer.state.log_history if "completions/mean_length" in h
+    ]
     optimizer_params = sum(p.numel() for g in trainer.optimizer.param_groups for p in g["params"])
-    return {"seconds": times[1:], "start_rss_mb": start_rss, "peak_rss_mb": peak_rss_mb(),
-            "trainable_params": report["trainable_params"], "optimizer_params": optimizer_params,
-            "completion_tokens": lengths[1:]}
+    return {
+        "seconds": times[1:],
+        "start_rss_mb": start_rss,
+        "peak_rss_mb": peak_rss_mb(),
+        "trainable_params": report["trainable_params"],
+        "optimizer_params": optimizer_params,
+        "completion_tokens": lengths[1:],
+    }
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -191,7 +249,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=4, help="timed steps per case (after one warm-up step)")
     parser.add_argument("--layers", nargs="*", default=["all", "mid"])
     parser.add_argument("--groups", type=int, default=4, help="prompts per step (G)")
-    parser.add_argument("--group-size", type=int, default=8, help="samples per prompt (N, TRL's num_generations)")
+    parser.add_argument(
+        "--group-size", type=int, default=8, help="samples per prompt (N, TRL's num_generations)"
+    )
     parser.add_argument("--max-new-tokens", type=int, default=16, help="completion budget")
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument("--json", type=Path, default=None)
@@ -203,11 +263,15 @@ def main(argv: list[str] | None = None) -> dict:
         return worker(args)
 
     trl_version = package_version("trl")
-    matched = (f"tiny Qwen3 (8 layers, random init), math train problems, G={args.groups} prompts x "
-               f"N={args.group_size} samples = {args.groups * args.group_size} completions/step, "
-               f"<= {args.max_new_tokens} new tokens, temperature 1, 1 epoch, 1 optimizer step/step, "
-               f"no KL, token-mean loss, AdamW lr {args.lr:g}, 1 torch thread, {args.steps} timed steps + 1 warm-up")
-    print(f"TRL {trl_version}, transformers {package_version('transformers')}, torch {package_version('torch')}")
+    matched = (
+        f"tiny Qwen3 (8 layers, random init), math train problems, G={args.groups} prompts x "
+        f"N={args.group_size} samples = {args.groups * args.group_size} completions/step, "
+        f"<= {args.max_new_tokens} new tokens, temperature 1, 1 epoch, 1 optimizer step/step, "
+        f"no KL, token-mean loss, AdamW lr {args.lr:g}, 1 torch thread, {args.steps} timed steps + 1 warm-up"
+    )
+    print(
+        f"TRL {trl_version}, transformers {package_version('transformers')}, torch {package_version('torch')}"
+    )
     print(f"matched configuration: {matched}")
     out: dict = {"trl_version": trl_version, "matched": matched, "cases": {}, "ratios": []}
     if trl_version == "not installed":
@@ -217,26 +281,49 @@ def main(argv: list[str] | None = None) -> dict:
         save_tiny_model(Path(model_dir))
         for layer in args.layers:
             for side in ("ours", "trl"):
-                command = [sys.executable, "-m", "benchmarks.bench_trl", "--worker", side, "--layer", layer,
-                           "--model-dir", model_dir, "--steps", str(args.steps), "--groups", str(args.groups),
-                           "--group-size", str(args.group_size), "--max-new-tokens", str(args.max_new_tokens),
-                           "--lr", str(args.lr)]
+                command = [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.bench_trl",
+                    "--worker",
+                    side,
+                    "--layer",
+                    layer,
+                    "--model-dir",
+                    model_dir,
+                    "--steps",
+                    str(args.steps),
+                    "--groups",
+                    str(args.groups),
+                    "--group-size",
+                    str(args.group_size),
+                    "--max-new-tokens",
+                    str(args.max_new_tokens),
+                    "--lr",
+                    str(args.lr),
+                ]
                 env = dict(os.environ, TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1")
-                done = subprocess.run(command, capture_output=True, text=True, env=env,
-                                      cwd=Path(__file__).resolve().parents[1])
+                done = subprocess.run(
+                    command, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1]
+                )
                 line = next((x for x in reversed(done.stdout.splitlines()) if x.startswith("RESULT ")), None)
                 if line is None:
                     print(f"{side} layer={layer}: FAILED (exit {done.returncode})\n{done.stderr[-3000:]}")
                     continue
-                result = json.loads(line[len("RESULT "):])
+                result = json.loads(line[len("RESULT ") :])
                 out["cases"][f"{side}/{layer}"] = result
-                print(f"{side:<5} layer={layer:<4} trainable {result['trainable_params']:>9,}  s/step min/med/max "
-                      f"{spread(result['seconds'])}  peak RSS {result['peak_rss_mb']:.0f} MB "
-                      f"(+{result['peak_rss_mb'] - result['start_rss_mb']:.0f} MB during training)  "
-                      f"completion tokens {statistics.mean(result['completion_tokens']):.1f}", flush=True)
+                print(
+                    f"{side:<5} layer={layer:<4} trainable {result['trainable_params']:>9,}  s/step min/med/max "
+                    f"{spread(result['seconds'])}  peak RSS {result['peak_rss_mb']:.0f} MB "
+                    f"(+{result['peak_rss_mb'] - result['start_rss_mb']:.0f} MB during training)  "
+                    f"completion tokens {statistics.mean(result['completion_tokens']):.1f}",
+                    flush=True,
+                )
                 if "phases" in result:
-                    print("      median phases: " + ", ".join(f"{k} {statistics.median(v):.2f} s"
-                                                         for k, v in result["phases"].items()))
+                    print(
+                        "      median phases: "
+                        + ", ".join(f"{k} {statistics.median(v):.2f} s" for k, v in result["phases"].items())
+                    )
     print()
     for layer in args.layers:
         ours, theirs = out["cases"].get(f"ours/{layer}"), out["cases"].get(f"trl/{layer}")
@@ -246,12 +333,29 @@ def main(argv: list[str] | None = None) -> dict:
         median = statistics.median(ours["seconds"]) / statistics.median(theirs["seconds"])
         maxs = max(ours["seconds"]) / max(theirs["seconds"])
         memory = ours["peak_rss_mb"] / theirs["peak_rss_mb"]
-        growth = (ours["peak_rss_mb"] - ours["start_rss_mb"]) / max(theirs["peak_rss_mb"] - theirs["start_rss_mb"], 1)
-        goal = "" if layer == "all" else f" (goal <= {GOAL_OURS_OVER_TRL:g}x: {'met' if median <= GOAL_OURS_OVER_TRL else 'NOT met'})"
-        print(f"layer={layer}: ours/TRL seconds per step {median:.2f}x (min/min {mins:.2f}, max/max {maxs:.2f}){goal}; "
-              f"peak RSS {memory:.2f}x, RSS growth {growth:.2f}x")
-        out["ratios"].append({"layer": layer, "median": median, "min": mins, "max": maxs, "peak_rss": memory,
-                              "rss_growth": growth, "goal": None if layer == "all" else GOAL_OURS_OVER_TRL})
+        growth = (ours["peak_rss_mb"] - ours["start_rss_mb"]) / max(
+            theirs["peak_rss_mb"] - theirs["start_rss_mb"], 1
+        )
+        goal = (
+            ""
+            if layer == "all"
+            else f" (goal <= {GOAL_OURS_OVER_TRL:g}x: {'met' if median <= GOAL_OURS_OVER_TRL else 'NOT met'})"
+        )
+        print(
+            f"layer={layer}: ours/TRL seconds per step {median:.2f}x (min/min {mins:.2f}, max/max {maxs:.2f}){goal}; "
+            f"peak RSS {memory:.2f}x, RSS growth {growth:.2f}x"
+        )
+        out["ratios"].append(
+            {
+                "layer": layer,
+                "median": median,
+                "min": mins,
+                "max": maxs,
+                "peak_rss": memory,
+                "rss_growth": growth,
+                "goal": None if layer == "all" else GOAL_OURS_OVER_TRL,
+            }
+        )
     write_json(args.json, out)
     return out
 

@@ -64,8 +64,10 @@ def main() -> None:
             steps, score, success = run_episodes(env, args.episodes, agent, seed=rep * args.episodes)
             rates.append(steps / (time.perf_counter() - start))
         _, score, success = run_episodes(env, args.episodes, agent)
-        print(f"{agent:>6} agent steps/s: {summary(rates)}   "
-              f"score {100 * score:5.1f}  success {100 * success:5.1f}%  ({args.episodes} test goals)")
+        print(
+            f"{agent:>6} agent steps/s: {summary(rates)}   "
+            f"score {100 * score:5.1f}  success {100 * success:5.1f}%  ({args.episodes} test goals)"
+        )
 
     searches = []
     index = env.catalog.index

@@ -48,11 +48,26 @@ from layerverl.verl_backend.weight_sync import (
 )
 
 ENV_KWARGS = {"task_types": ["pick_and_place_simple"], "num_receptacles": 5, "num_distractors": 2}
-QWEN25_15B = {"hidden_size": 1536, "num_hidden_layers": 28, "num_attention_heads": 12, "num_key_value_heads": 2,
-              "intermediate_size": 8960, "vocab_size": 151936, "tie_word_embeddings": True, "rope_theta": 1e6,
-              "max_position_embeddings": 4096}
-TINY = {"hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "intermediate_size": 128, "tie_word_embeddings": True, "max_position_embeddings": 1024}
+QWEN25_15B = {
+    "hidden_size": 1536,
+    "num_hidden_layers": 28,
+    "num_attention_heads": 12,
+    "num_key_value_heads": 2,
+    "intermediate_size": 8960,
+    "vocab_size": 151936,
+    "tie_word_embeddings": True,
+    "rope_theta": 1e6,
+    "max_position_embeddings": 4096,
+}
+TINY = {
+    "hidden_size": 64,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 128,
+    "tie_word_embeddings": True,
+    "max_position_embeddings": 1024,
+}
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -71,8 +86,12 @@ def build_model(tokenizer, tiny: bool, device: str) -> Qwen2ForCausalLM:
     """Random weights, fixed seed: every layer spec starts from the same model."""
     torch.manual_seed(0)
     shape = TINY | {"vocab_size": len(tokenizer)} if tiny else QWEN25_15B
-    config = Qwen2Config(**shape, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
+    config = Qwen2Config(
+        **shape,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     with torch.device(device):  # initialise in place: seconds for 1.5B parameters on a GPU
         return Qwen2ForCausalLM(config)
 
@@ -95,13 +114,31 @@ def one_iteration(spec: str, tokenizer, args) -> dict:
     every = len(layers) == num_layers
     report = freeze_except(model, layers, train_embeddings=every, train_lm_head=every)
     algo = OmegaConf.load(CONFIGS / "algo" / "gigpo.yaml")
-    loss = OmegaConf.load(CONFIGS / "algo" / "loss" / "ppo.yaml")  # what gigpo.yaml's defaults list composes in
+    loss = OmegaConf.load(
+        CONFIGS / "algo" / "loss" / "ppo.yaml"
+    )  # what gigpo.yaml's defaults list composes in
     optimizer = torch.optim.AdamW(trainable_parameters(model), lr=1e-5, weight_decay=0.0)
-    start_layer = min(layers) if min(layers) > 0 and not every else None  # prefix from the rollout, as the trainer
-    updater = Updater(model, optimizer, LossConfig(**OmegaConf.to_container(loss)), tokenizer.pad_token_id,
-                      1.0, args.micro_batch_size, 1.0, start_layer)
-    policy = LMPolicy(HFBackend(model, tokenizer), tokenizer, max_new_tokens=args.max_new_tokens,
-                      max_prompt_tokens=args.max_prompt_tokens, seed=0, capture_layer=start_layer)
+    start_layer = (
+        min(layers) if min(layers) > 0 and not every else None
+    )  # prefix from the rollout, as the trainer
+    updater = Updater(
+        model,
+        optimizer,
+        LossConfig(**OmegaConf.to_container(loss)),
+        tokenizer.pad_token_id,
+        1.0,
+        args.micro_batch_size,
+        1.0,
+        start_layer,
+    )
+    policy = LMPolicy(
+        HFBackend(model, tokenizer),
+        tokenizer,
+        max_new_tokens=args.max_new_tokens,
+        max_prompt_tokens=args.max_prompt_tokens,
+        seed=0,
+        capture_layer=start_layer,
+    )
     template = load_template("alfworld", "think", 2)
     cuda = args.device.startswith("cuda")
     if cuda:
@@ -109,23 +146,41 @@ def one_iteration(spec: str, tokenizer, args) -> dict:
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
     with EnvBatch("alfworld", args.groups * args.group_size, max_steps=args.max_steps, **ENV_KWARGS) as batch:
-        rollout = collect_rollout(batch, policy, template, list(range(args.groups)), args.group_size, args.max_steps)
+        rollout = collect_rollout(
+            batch, policy, template, list(range(args.groups)), args.group_size, args.max_steps
+        )
     rollout_s = time.perf_counter() - started
-    adv = compute_advantages(rollout, OmegaConf.create({"algo": {"name": "gigpo", "advantage": algo.advantage}}))
+    adv = compute_advantages(
+        rollout, OmegaConf.create({"algo": {"name": "gigpo", "advantage": algo.advantage}})
+    )
     steps = rollout.steps
-    metrics = updater.update([s.prompt_ids for s in steps], [s.response_ids for s in steps],
-                             [s.response_logprobs for s in steps], adv.total, 1, 1, np.random.default_rng(0),
-                             [s.hidden for s in steps] if start_layer is not None else None)
+    metrics = updater.update(
+        [s.prompt_ids for s in steps],
+        [s.response_ids for s in steps],
+        [s.response_logprobs for s in steps],
+        adv.total,
+        1,
+        1,
+        np.random.default_rng(0),
+        [s.hidden for s in steps] if start_layer is not None else None,
+    )
     record = SyncRecord()
     keep = trained_name_filter(layers, every, every)
     sent = dict(filter_trained(model.state_dict().items(), keep, layers, torch.bfloat16, record))
     if cuda:
         torch.cuda.synchronize()
     result = {
-        "layer": spec, "layers": layers if not every else "all", "trainable_params": report["trainable_params"],
-        "total_params": report["total_params"], "step_samples": len(steps), "iteration_s": time.perf_counter() - started,
-        "rollout_s": rollout_s, "peak_gpu_bytes": torch.cuda.max_memory_allocated() if cuda else None,
-        "bytes_synced": record.bytes_sent, "tensors_synced": len(record.names), "grad_norm": metrics.get("actor/grad_norm"),
+        "layer": spec,
+        "layers": layers if not every else "all",
+        "trainable_params": report["trainable_params"],
+        "total_params": report["total_params"],
+        "step_samples": len(steps),
+        "iteration_s": time.perf_counter() - started,
+        "rollout_s": rollout_s,
+        "peak_gpu_bytes": torch.cuda.max_memory_allocated() if cuda else None,
+        "bytes_synced": record.bytes_sent,
+        "tensors_synced": len(record.names),
+        "grad_norm": metrics.get("actor/grad_norm"),
     }
     if spec == "mid" and args.vllm_check:
         result["vllm_sync"] = vllm_layer_sync(model, tokenizer, layers, sent, record)
@@ -144,7 +199,9 @@ def vllm_layer_sync(model, tokenizer, layers: list[int], sent: dict, record: Syn
 
     os.environ.setdefault("VLLM_ALLOW_INSECURE_SERIALIZATION", "1")  # collective_rpc with our function
     with tempfile.TemporaryDirectory() as folder:
-        build_model(tokenizer, False, "cpu").to(torch.bfloat16).save_pretrained(folder)  # the weights before the update
+        build_model(tokenizer, False, "cpu").to(torch.bfloat16).save_pretrained(
+            folder
+        )  # the weights before the update
         tokenizer.save_pretrained(folder)
         engine = VLLMBackend(folder, gpu_memory_utilization=0.3, enforce_eager=True, max_model_len=2048)
     before = engine.llm.collective_rpc(_fingerprints, args=(layers,))[0]
@@ -178,8 +235,9 @@ def fsdp_step(spec: str, tokenizer, args) -> dict:
     num_layers = len(decoder_layers(model))
     layers = resolve_layers(spec, num_layers)
     every = len(layers) == num_layers
-    report = freeze_for_fsdp(model, TrainPlan(layers=layers, num_layers=num_layers, train_embeddings=every,
-                                              train_lm_head=every))
+    report = freeze_for_fsdp(
+        model, TrainPlan(layers=layers, num_layers=num_layers, train_embeddings=every, train_lm_head=every)
+    )
     apply_fsdp2(model, {"mesh": init_device_mesh("cuda" if cuda else "cpu", (1,))}, {})
     optimizer = torch.optim.AdamW(trainable_parameters(model), lr=1e-5)
     probe = {name: p for name, p in model.named_parameters() if name.endswith("mlp.down_proj.weight")}
@@ -198,12 +256,20 @@ def fsdp_step(spec: str, tokenizer, args) -> dict:
         if cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
-    moved = sorted(int(LAYER_INDEX.search(name).group(1)) for name, p in probe.items()
-                   if not torch.equal(before[name], _full(p)))
+    moved = sorted(
+        int(LAYER_INDEX.search(name).group(1))
+        for name, p in probe.items()
+        if not torch.equal(before[name], _full(p))
+    )
     if moved != layers:
         raise SystemExit(f"gpu_smoke: FSDP2 step with layer={spec} moved layers {moved}, expected {layers}")
-    result = {"layer": spec, "trainable_params": report["trainable_params"], "step_s": times[-1],
-              "peak_gpu_bytes": torch.cuda.max_memory_allocated() if cuda else None, "layers_moved": moved}
+    result = {
+        "layer": spec,
+        "trainable_params": report["trainable_params"],
+        "step_s": times[-1],
+        "peak_gpu_bytes": torch.cuda.max_memory_allocated() if cuda else None,
+        "layers_moved": moved,
+    }
     del model, optimizer
     gc.collect()
     if cuda:
@@ -220,16 +286,22 @@ def fsdp_part(tokenizer, args) -> dict:
     import torch.distributed as dist
 
     with tempfile.TemporaryDirectory() as folder:  # a file store: no port to collide with
-        dist.init_process_group("nccl" if args.device.startswith("cuda") else "gloo", rank=0, world_size=1,
-                                init_method=f"file://{folder}/store")
+        dist.init_process_group(
+            "nccl" if args.device.startswith("cuda") else "gloo",
+            rank=0,
+            world_size=1,
+            init_method=f"file://{folder}/store",
+        )
         try:
             results = {spec: fsdp_step(spec, tokenizer, args) for spec in ("mid", "all")}
         finally:
             dist.destroy_process_group()
     for r in results.values():
         memory = f"{r['peak_gpu_bytes'] / 2**30:.2f} GiB" if r["peak_gpu_bytes"] is not None else "n/a (CPU)"
-        print(f"FSDP2 layer={r['layer']:>3}: {r['trainable_params']:,} params train; step {r['step_s']:.3f} s; "
-              f"peak GPU memory {memory}; weights moved only in layers {r['layers_moved'] if r['layer'] == 'mid' else 'all'}")
+        print(
+            f"FSDP2 layer={r['layer']:>3}: {r['trainable_params']:,} params train; step {r['step_s']:.3f} s; "
+            f"peak GPU memory {memory}; weights moved only in layers {r['layers_moved'] if r['layer'] == 'mid' else 'all'}"
+        )
     return results
 
 
@@ -248,26 +320,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("gpu_smoke: --device cuda but torch sees no CUDA GPU (use --device cpu --tiny for a dry run)")
+        raise SystemExit(
+            "gpu_smoke: --device cuda but torch sees no CUDA GPU (use --device cpu --tiny for a dry run)"
+        )
     try:
         import vllm  # noqa: F401
 
         args.vllm_check = args.device.startswith("cuda") and not args.tiny
     except ImportError:
         args.vllm_check = False
-    print(f"vLLM layer-sync check: {'on' if args.vllm_check else 'skipped (vllm not importable, or CPU/tiny run)'}")
+    print(
+        f"vLLM layer-sync check: {'on' if args.vllm_check else 'skipped (vllm not importable, or CPU/tiny run)'}"
+    )
     torch.backends.cuda.matmul.allow_tf32 = True
     tokenizer = build_tokenizer(args.max_steps)
     warm_up(tokenizer, args)
     results = {spec: one_iteration(spec, tokenizer, args) for spec in ("mid", "all")}
     for r in results.values():
         memory = f"{r['peak_gpu_bytes'] / 2**30:.2f} GiB" if r["peak_gpu_bytes"] is not None else "n/a (CPU)"
-        print(f"layer={r['layer']:>3}: {r['trainable_params']:,} of {r['total_params']:,} params train; "
-              f"{r['step_samples']} step samples; iteration {r['iteration_s']:.2f} s (rollout {r['rollout_s']:.2f} s); "
-              f"peak GPU memory {memory}; sync {r['bytes_synced'] / 2**20:.1f} MiB in {r['tensors_synced']} tensors")
+        print(
+            f"layer={r['layer']:>3}: {r['trainable_params']:,} of {r['total_params']:,} params train; "
+            f"{r['step_samples']} step samples; iteration {r['iteration_s']:.2f} s (rollout {r['rollout_s']:.2f} s); "
+            f"peak GPU memory {memory}; sync {r['bytes_synced'] / 2**20:.1f} MiB in {r['tensors_synced']} tensors"
+        )
     mid, full = results["mid"], results["all"]
-    ratios = {"iteration_time": mid["iteration_s"] / full["iteration_s"], "bytes_synced": mid["bytes_synced"] / full["bytes_synced"],
-              "trainable_params": mid["trainable_params"] / full["trainable_params"]}
+    ratios = {
+        "iteration_time": mid["iteration_s"] / full["iteration_s"],
+        "bytes_synced": mid["bytes_synced"] / full["bytes_synced"],
+        "trainable_params": mid["trainable_params"] / full["trainable_params"],
+    }
     if mid["peak_gpu_bytes"]:
         ratios["peak_gpu_memory"] = mid["peak_gpu_bytes"] / full["peak_gpu_bytes"]
     print("ratios mid/all: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
@@ -279,9 +360,14 @@ def main(argv: list[str] | None = None) -> None:
     ratios["fsdp_step_time"] = fsdp["mid"]["step_s"] / fsdp["all"]["step_s"]
     if fsdp["mid"]["peak_gpu_bytes"]:
         ratios["fsdp_peak_gpu_memory"] = fsdp["mid"]["peak_gpu_bytes"] / fsdp["all"]["peak_gpu_bytes"]
-    print("FSDP2 ratios mid/all: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items() if k.startswith("fsdp")))
+    print(
+        "FSDP2 ratios mid/all: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items() if k.startswith("fsdp"))
+    )
     if args.out:
-        args.out.write_text(json.dumps({"results": results, "fsdp": fsdp, "ratios": ratios}, indent=2, default=str))
+        args.out.write_text(
+            json.dumps({"results": results, "fsdp": fsdp, "ratios": ratios}, indent=2, default=str)
+        )
 
 
 if __name__ == "__main__":

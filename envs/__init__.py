@@ -12,6 +12,13 @@ register_env("webshop", "envs.webshop.env:WebShopEnv", gym_id="layerverl/WebShop
 register_env("math", "envs.math_task:MathTaskEnv", gym_id="layerverl/Math-v0")
 register_env("code", "envs.code_task:CodeTaskEnv", gym_id="layerverl/Code-v0")
 register_env("textarena", "envs.textarena_env:TextArenaEnv", gym_id="layerverl/TextArena-v0")
-for _game in TEXTARENA_OFFLINE_GAMES:  # "textarena/TowerOfHanoi-v0" -> gym id "layerverl/TextArena-TowerOfHanoi-v0"
-    register_env(f"textarena/{_game}", "envs.textarena_env:TextArenaEnv", gym_id=f"layerverl/TextArena-{_game}", game=_game)
+for (
+    _game
+) in TEXTARENA_OFFLINE_GAMES:  # "textarena/TowerOfHanoi-v0" -> gym id "layerverl/TextArena-TowerOfHanoi-v0"
+    register_env(
+        f"textarena/{_game}",
+        "envs.textarena_env:TextArenaEnv",
+        gym_id=f"layerverl/TextArena-{_game}",
+        game=_game,
+    )
 del _game

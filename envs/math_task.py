@@ -55,20 +55,40 @@ class MathTaskEnv(SingleTurnTaskEnv):
     * v0: initial version.
     """
 
-    def __init__(self, dataset: str = "generated", split: str = "train", num_problems: int = 1000,
-                 difficulty: int | None = None, data_source: str = "math",
-                 reward_kwargs: dict[str, Any] | None = None, seed: int | None = None,
-                 render_mode: str | None = None, instruction: str = INSTRUCTION, task_order: str = "random"):
+    def __init__(
+        self,
+        dataset: str = "generated",
+        split: str = "train",
+        num_problems: int = 1000,
+        difficulty: int | None = None,
+        data_source: str = "math",
+        reward_kwargs: dict[str, Any] | None = None,
+        seed: int | None = None,
+        render_mode: str | None = None,
+        instruction: str = INSTRUCTION,
+        task_order: str = "random",
+    ):
         if dataset in ("generated", "arithmetic"):
             if split not in SPLIT_SEEDS:
                 raise ValueError(f"split must be one of {sorted(SPLIT_SEEDS)}, got {split!r}")
-            problems = (arithmetic_problems(split) if dataset == "arithmetic" else
-                        generate_problems(num_problems, seed=SPLIT_SEEDS[split], difficulty=difficulty))
-            tasks = [{"prompt": f"{p.question}\n{instruction}", "ground_truth": p.answer,
-                      "extra_info": {"difficulty": p.difficulty}} for p in problems]
+            problems = (
+                arithmetic_problems(split)
+                if dataset == "arithmetic"
+                else generate_problems(num_problems, seed=SPLIT_SEEDS[split], difficulty=difficulty)
+            )
+            tasks = [
+                {
+                    "prompt": f"{p.question}\n{instruction}",
+                    "ground_truth": p.answer,
+                    "extra_info": {"difficulty": p.difficulty},
+                }
+                for p in problems
+            ]
         else:
             tasks = [_math_task(row, instruction) for row in load_records(dataset, split)]
-        super().__init__(tasks, data_source, reward_kwargs, seed=seed, render_mode=render_mode, task_order=task_order)
+        super().__init__(
+            tasks, data_source, reward_kwargs, seed=seed, render_mode=render_mode, task_order=task_order
+        )
 
 
 def _math_task(row: dict[str, Any], instruction: str = INSTRUCTION) -> dict[str, Any]:
@@ -76,9 +96,13 @@ def _math_task(row: dict[str, Any], instruction: str = INSTRUCTION) -> dict[str,
     question = next((row[k] for k in QUESTION_KEYS if row.get(k) is not None), None)
     reward_model = row.get("reward_model") or {}
     answer = reward_model.get("ground_truth") if isinstance(reward_model, dict) else None
-    answer = answer if answer is not None else next((row[k] for k in ANSWER_KEYS if row.get(k) is not None), None)
+    answer = (
+        answer if answer is not None else next((row[k] for k in ANSWER_KEYS if row.get(k) is not None), None)
+    )
     if question is None or answer is None:
-        raise ValueError(f"math row needs one of {QUESTION_KEYS} and one of {ANSWER_KEYS}; got keys {sorted(row)}")
+        raise ValueError(
+            f"math row needs one of {QUESTION_KEYS} and one of {ANSWER_KEYS}; got keys {sorted(row)}"
+        )
     text = prompt_text(question)
     prompt = text if "boxed" in text else f"{text}\n{instruction}"
     return {"prompt": prompt, "ground_truth": str(answer), "extra_info": dict(row.get("extra_info") or {})}

@@ -13,7 +13,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("env", help="registered env name (see --list)", nargs="?")
     parser.add_argument("--seed", type=int, default=0, help="episode seed")
-    parser.add_argument("--kwargs", default="{}", help='env constructor arguments as JSON, e.g. \'{"split": "valid_unseen"}\'')
+    parser.add_argument(
+        "--kwargs", default="{}", help='env constructor arguments as JSON, e.g. \'{"split": "valid_unseen"}\''
+    )
     parser.add_argument("--list", action="store_true", help="list the registered envs and exit")
     args = parser.parse_args(argv)
     if args.list or not args.env:

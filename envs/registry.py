@@ -94,6 +94,8 @@ def _load_plugins() -> None:
         try:
             target = ep.load()
         except Exception as exc:  # a broken plugin must not take the others down
-            warnings.warn(f"layerverl env plugin {ep.name!r} ({ep.value}) failed to load: {exc}", stacklevel=2)
+            warnings.warn(
+                f"layerverl env plugin {ep.name!r} ({ep.value}) failed to load: {exc}", stacklevel=2
+            )
             continue
         register_env(ep.name, target)

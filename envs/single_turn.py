@@ -16,7 +16,10 @@ from envs.rewards import compute_score
 
 MAX_RESPONSE_CHARS = 100_000
 RECORD_SUFFIXES = (".jsonl", ".json", ".parquet")
-TASK_ORDERS = ("random", "by_seed")  # by_seed: reset(seed=s) poses task s % len(tasks), so N seeds cover N tasks
+TASK_ORDERS = (
+    "random",
+    "by_seed",
+)  # by_seed: reset(seed=s) poses task s % len(tasks), so N seeds cover N tasks
 
 
 def load_records(path: str | Path, split: str = "train") -> list[dict[str, Any]]:
@@ -28,7 +31,9 @@ def load_records(path: str | Path, split: str = "train") -> list[dict[str, Any]]
         try:
             import datasets
         except ImportError as exc:
-            raise ValueError(f"{str(path)!r} is a directory: reading it needs the `datasets` package") from exc
+            raise ValueError(
+                f"{str(path)!r} is a directory: reading it needs the `datasets` package"
+            ) from exc
         loaded = datasets.load_from_disk(str(path))
         if isinstance(loaded, datasets.DatasetDict):
             if split not in loaded:
@@ -44,7 +49,9 @@ def load_records(path: str | Path, split: str = "train") -> list[dict[str, Any]]
         import pandas
 
         return pandas.read_parquet(path).to_dict(orient="records")
-    raise ValueError(f"unsupported dataset file {str(path)!r}; use one of {RECORD_SUFFIXES} or a datasets directory")
+    raise ValueError(
+        f"unsupported dataset file {str(path)!r}; use one of {RECORD_SUFFIXES} or a datasets directory"
+    )
 
 
 def prompt_text(prompt: Any) -> str:
@@ -62,8 +69,15 @@ class SingleTurnTaskEnv(TextEnv):
     `task_order="by_seed"` task `seed % len(tasks)` (an evaluation of N seeds then sees N distinct tasks).
     `info["free_form"]` tells the rollout to pass the whole response, not an <action>."""
 
-    def __init__(self, tasks: list[dict[str, Any]], data_source: str, reward_kwargs: dict[str, Any] | None = None,
-                 seed: int | None = None, render_mode: str | None = None, task_order: str = "random"):
+    def __init__(
+        self,
+        tasks: list[dict[str, Any]],
+        data_source: str,
+        reward_kwargs: dict[str, Any] | None = None,
+        seed: int | None = None,
+        render_mode: str | None = None,
+        task_order: str = "random",
+    ):
         super().__init__(max_steps=1, seed=seed, render_mode=render_mode)
         if not tasks:
             raise ValueError(f"{type(self).__name__} got an empty dataset")
@@ -107,8 +121,13 @@ class SingleTurnTaskEnv(TextEnv):
 
     def _step(self, action: str) -> tuple[str, float, bool]:
         row = self.tasks[self._task_index]
-        out = compute_score(self.data_source, action, row["ground_truth"], dict(row.get("extra_info") or {}),
-                            **self.reward_kwargs)
+        out = compute_score(
+            self.data_source,
+            action,
+            row["ground_truth"],
+            dict(row.get("extra_info") or {}),
+            **self.reward_kwargs,
+        )
         self._reward_details = out if isinstance(out, dict) else {"score": float(out), "acc": float(out)}
         score = float(self._reward_details["score"])
         return f"Your response scored {score:g}.", score, float(self._reward_details.get("acc", 0.0)) >= 1.0
@@ -120,5 +139,10 @@ class SingleTurnTaskEnv(TextEnv):
         return self.task
 
     def _extra_info(self) -> dict[str, Any]:
-        return {"free_form": True, "data_source": self.data_source, "task_index": self._task_index,
-                "score": float(self._reward_details.get("score", 0.0)), "reward_details": dict(self._reward_details)}
+        return {
+            "free_form": True,
+            "data_source": self.data_source,
+            "task_index": self._task_index,
+            "score": float(self._reward_details.get("score", 0.0)),
+            "reward_details": dict(self._reward_details),
+        }

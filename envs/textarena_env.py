@@ -17,10 +17,28 @@ from envs.base import MAX_ACTION_CHARS, TextEnv
 
 # Verified offline on textarena 0.7.4 / Python 3.11 (tests/test_textarena.py plays each to a finish).
 TEXTARENA_OFFLINE_GAMES: tuple[str, ...] = (
-    "2048-v0", "Bandit-v0", "Blackjack-v0", "Countdown-v0", "Crosswords-v0", "Cryptarithm-v0",
-    "FifteenPuzzle-v0", "FrozenLake-v0", "GuessTheNumber-v0", "LightsOut-v0", "LogicPuzzle-v0",
-    "Mastermind-v0", "Minesweeper-v0", "PegJump-v0", "RushHour-v0", "Secretary-v0", "Set-v0",
-    "Slitherlink-v0", "Sokoban-v0", "Sudoku-v0", "ThreeCardMonte-v0", "TowerOfHanoi-v0",
+    "2048-v0",
+    "Bandit-v0",
+    "Blackjack-v0",
+    "Countdown-v0",
+    "Crosswords-v0",
+    "Cryptarithm-v0",
+    "FifteenPuzzle-v0",
+    "FrozenLake-v0",
+    "GuessTheNumber-v0",
+    "LightsOut-v0",
+    "LogicPuzzle-v0",
+    "Mastermind-v0",
+    "Minesweeper-v0",
+    "PegJump-v0",
+    "RushHour-v0",
+    "Secretary-v0",
+    "Set-v0",
+    "Slitherlink-v0",
+    "Sokoban-v0",
+    "Sudoku-v0",
+    "ThreeCardMonte-v0",
+    "TowerOfHanoi-v0",
 )
 
 # What a game module needs before it may even be imported (its import or constructor would try the network).
@@ -258,7 +276,9 @@ def _build_game(game: str, game_kwargs: dict[str, Any]) -> tuple[Any, bool]:
 def _check_requirements(game: str, package: str) -> None:
     """Fail with one line, before importing the game, if it needs NLTK data or an OpenRouter key."""
     if package in _NEEDS_OPENROUTER and not os.environ.get("OPENROUTER_API_KEY"):
-        raise ValueError(f"TextArena game {game!r} needs an OpenRouter API key (OPENROUTER_API_KEY) and network")
+        raise ValueError(
+            f"TextArena game {game!r} needs an OpenRouter API key (OPENROUTER_API_KEY) and network"
+        )
     if package in _NLTK_RESOURCES:
         import nltk
 
@@ -307,7 +327,9 @@ def _hanoi_moves(game: Any) -> list[str]:
         f"[{source} {target}]"
         for source in towers
         for target in towers
-        if source != target and towers[source] and (not towers[target] or towers[target][-1] > towers[source][-1])
+        if source != target
+        and towers[source]
+        and (not towers[target] or towers[target][-1] > towers[source][-1])
     ]
 
 
@@ -315,7 +337,9 @@ def _frozen_lake_moves(game: Any) -> list[str]:
     row, col = game.state.game_state["player_pos"]
     steps = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
     return [
-        f"[{name}]" for name, (dr, dc) in steps.items() if 0 <= row + dr < game.size and 0 <= col + dc < game.size
+        f"[{name}]"
+        for name, (dr, dc) in steps.items()
+        if 0 <= row + dr < game.size and 0 <= col + dc < game.size
     ]
 
 

@@ -39,7 +39,9 @@ class Advantages:
     step_group_size: np.ndarray  # size of each sample's anchor-state group (1 without a step level)
 
 
-def discounted_returns(step_reward: np.ndarray, traj_id: np.ndarray, step_idx: np.ndarray, gamma: float) -> np.ndarray:
+def discounted_returns(
+    step_reward: np.ndarray, traj_id: np.ndarray, step_idx: np.ndarray, gamma: float
+) -> np.ndarray:
     """R_t = sum_{k>=t} gamma^(k-t) r_k within each trajectory (GiGPO Eq. 5), shape (n,)."""
     trajectories, row = np.unique(traj_id, return_inverse=True)
     rewards = np.zeros((len(trajectories), int(step_idx.max()) + 2))
@@ -86,8 +88,12 @@ def episode_advantages(
     groups, inverse = np.unique(group_id, return_inverse=True)
     per_traj = inverse[first]
     counts = np.bincount(per_traj, minlength=len(groups))
-    means = np.bincount(per_traj, weights=episode_return[first], minlength=len(groups)) / np.maximum(counts, 1)
-    squares = np.bincount(per_traj, weights=(episode_return[first] - means[per_traj]) ** 2, minlength=len(groups))
+    means = np.bincount(per_traj, weights=episode_return[first], minlength=len(groups)) / np.maximum(
+        counts, 1
+    )
+    squares = np.bincount(
+        per_traj, weights=(episode_return[first] - means[per_traj]) ** 2, minlength=len(groups)
+    )
     stds = np.sqrt(squares / np.maximum(counts - 1, 1))
     means[counts == 1], stds[counts == 1] = 0.0, 1.0
     centered = score - means[inverse]
@@ -102,7 +108,9 @@ def similarity_anchors(anchor: Sequence[str], group_id: np.ndarray, threshold: f
     next_id = 0
     for i, (text, group) in enumerate(zip(anchor, group_id.tolist(), strict=True)):
         reps = representatives.setdefault(group, [])
-        match = next((cid for rep, cid in reps if SequenceMatcher(None, rep, text).ratio() >= threshold), None)
+        match = next(
+            (cid for rep, cid in reps if SequenceMatcher(None, rep, text).ratio() >= threshold), None
+        )
         if match is None:
             match, next_id = next_id, next_id + 1
             reps.append((text, match))
@@ -135,7 +143,9 @@ def gigpo_advantages(
     _check_choice("episode_stats", episode_stats, EPISODE_STATS)
     by_std = mode == "mean_std_norm"
     penalty = _penalty(steps.valid, invalid_penalty)
-    a_episode = episode_advantages(steps.episode_return, steps.group_id, steps.traj_id, penalty, by_std, episode_stats)
+    a_episode = episode_advantages(
+        steps.episode_return, steps.group_id, steps.traj_id, penalty, by_std, episode_stats
+    )
     step_return = discounted_returns(steps.step_reward, steps.traj_id, steps.step_idx, gamma) - penalty
     if similarity_threshold is None:
         _, state = np.unique(np.asarray([hash(a) for a in steps.anchor], dtype=np.int64), return_inverse=True)
@@ -156,15 +166,20 @@ def grpo_advantages(
     """GRPO: the group-normalised episode score on every step of the episode (std-normalised)."""
     _check_choice("episode_stats", episode_stats, EPISODE_STATS)
     penalty = _penalty(steps.valid, invalid_penalty)
-    a_episode = episode_advantages(steps.episode_return, steps.group_id, steps.traj_id, penalty, norm_by_std,
-                                   episode_stats)
+    a_episode = episode_advantages(
+        steps.episode_return, steps.group_id, steps.traj_id, penalty, norm_by_std, episode_stats
+    )
     zeros = np.zeros_like(a_episode)
     return Advantages(a_episode, a_episode, zeros, np.ones(len(a_episode), dtype=np.int64))
 
 
-def drgrpo_advantages(steps: StepBatch, *, episode_stats: str = "steps", invalid_penalty: float = 0.1) -> Advantages:
+def drgrpo_advantages(
+    steps: StepBatch, *, episode_stats: str = "steps", invalid_penalty: float = 0.1
+) -> Advantages:
     """Dr. GRPO: GRPO without the std division (its loss side is `seq-mean-token-sum-norm`, no KL)."""
-    return grpo_advantages(steps, norm_by_std=False, episode_stats=episode_stats, invalid_penalty=invalid_penalty)
+    return grpo_advantages(
+        steps, norm_by_std=False, episode_stats=episode_stats, invalid_penalty=invalid_penalty
+    )
 
 
 ADVANTAGE_ESTIMATORS: dict[str, Callable[..., Advantages]] = {
@@ -177,7 +192,9 @@ ADVANTAGE_ESTIMATORS: dict[str, Callable[..., Advantages]] = {
 def get_advantage_fn(name: str) -> Callable[..., Advantages]:
     """The estimator registered as `name`; an unknown name lists the valid ones."""
     if name not in ADVANTAGE_ESTIMATORS:
-        raise ValueError(f"unknown advantage estimator {name!r}; choose one of {', '.join(ADVANTAGE_ESTIMATORS)}")
+        raise ValueError(
+            f"unknown advantage estimator {name!r}; choose one of {', '.join(ADVANTAGE_ESTIMATORS)}"
+        )
     return ADVANTAGE_ESTIMATORS[name]
 
 
@@ -192,8 +209,10 @@ def estimate_advantages(name: str, steps: StepBatch, options: Mapping[str, objec
     valid = advantage_options(name)
     unknown = sorted(set(options) - set(valid))
     if unknown:
-        raise ValueError(f"advantage estimator {name!r} takes no option {', '.join(map(repr, unknown))}; "
-                         f"its options: {', '.join(valid)}")
+        raise ValueError(
+            f"advantage estimator {name!r} takes no option {', '.join(map(repr, unknown))}; "
+            f"its options: {', '.join(valid)}"
+        )
     return get_advantage_fn(name)(steps, **options)
 
 
@@ -201,7 +220,10 @@ def advantage_metrics(adv: Advantages) -> dict[str, float]:
     """Mean/std of A^E and A^S and the step-group size distribution."""
     sizes = adv.step_group_size
     return {
-        "train/adv_episode_mean": float(adv.episode.mean()), "train/adv_episode_std": float(adv.episode.std()),
-        "train/adv_step_mean": float(adv.step.mean()), "train/adv_step_std": float(adv.step.std()),
-        "train/step_group_size_mean": float(sizes.mean()), "train/step_group_singleton_frac": float((sizes == 1).mean()),
+        "train/adv_episode_mean": float(adv.episode.mean()),
+        "train/adv_episode_std": float(adv.episode.std()),
+        "train/adv_step_mean": float(adv.step.mean()),
+        "train/adv_step_std": float(adv.step.std()),
+        "train/step_group_size_mean": float(sizes.mean()),
+        "train/step_group_singleton_frac": float((sizes == 1).mean()),
     }

@@ -16,8 +16,10 @@ LATEST = "latest.pt"
 def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
     """Write `state` plus every RNG state to `directory/latest.pt` (temp file + rename: never half-written)."""
     directory.mkdir(parents=True, exist_ok=True)
-    state = {**state, "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
-                              "torch": torch.get_rng_state()}}
+    state = {
+        **state,
+        "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+    }
     path = directory / LATEST
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)

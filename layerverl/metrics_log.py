@@ -14,8 +14,14 @@ class MetricsLogger:
     killed after its last checkpoint does not keep the iterations it will redo.
     """
 
-    def __init__(self, out_dir: Path, history: list[dict[str, Any]], wandb_project: str | None = None,
-                 run_name: str = "", config: dict | None = None):
+    def __init__(
+        self,
+        out_dir: Path,
+        history: list[dict[str, Any]],
+        wandb_project: str | None = None,
+        run_name: str = "",
+        config: dict | None = None,
+    ):
         from torch.utils.tensorboard import SummaryWriter
 
         out_dir.mkdir(parents=True, exist_ok=True)

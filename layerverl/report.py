@@ -11,7 +11,10 @@ from omegaconf import DictConfig, OmegaConf
 
 
 def write_report(
-    out_dir: Path, cfg: DictConfig, summary: dict[str, Any], history: list[dict[str, Any]],
+    out_dir: Path,
+    cfg: DictConfig,
+    summary: dict[str, Any],
+    history: list[dict[str, Any]],
     evaluations: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """Write every run output into `out_dir` and print the one-paragraph summary.
@@ -32,7 +35,8 @@ def write_report(
     plot_curves(out_dir / "curves.png", history, summary)
     text = summary_lines(summary)
     (out_dir / "report.md").write_text(
-        f"# {summary['env']} / {summary['algo']} / layers {summary['layers']}\n\n" + "\n".join(f"- {line}" for line in text)
+        f"# {summary['env']} / {summary['algo']} / layers {summary['layers']}\n\n"
+        + "\n".join(f"- {line}" for line in text)
         + "\n\n![learning curves](curves.png)\n"
     )
     print("\n".join(text))
@@ -76,7 +80,10 @@ SMOOTHING = 5  # iterations in the rolling mean of the training curves (each ite
 
 def rolling_mean(values: list[float], window: int = SMOOTHING) -> list[float]:
     """Mean of each value and the up to `window - 1` before it."""
-    return [sum(values[max(0, i - window + 1) : i + 1]) / (i + 1 - max(0, i - window + 1)) for i in range(len(values))]
+    return [
+        sum(values[max(0, i - window + 1) : i + 1]) / (i + 1 - max(0, i - window + 1))
+        for i in range(len(values))
+    ]
 
 
 def plot_curves(path: Path, history: list[dict[str, Any]], summary: dict[str, Any]) -> None:
@@ -93,7 +100,11 @@ def plot_curves(path: Path, history: list[dict[str, Any]], summary: dict[str, An
     left.plot(iterations, rolling_mean(success), color="C0", label=f"train (sampled, mean of {SMOOTHING})")
     for color, split in enumerate(summary["final"], start=1):
         points = [(0, summary["base"][split]["success"])]
-        points += [(row["iteration"], row[f"eval/{split}/success"]) for row in history if f"eval/{split}/success" in row]
+        points += [
+            (row["iteration"], row[f"eval/{split}/success"])
+            for row in history
+            if f"eval/{split}/success" in row
+        ]
         points.append((summary["iterations"], summary["final"][split]["success"]))
         left.plot(*zip(*points, strict=True), marker="o", color=f"C{color}", label=f"eval {split}")
     left.set(xlabel="iteration", ylabel="success rate", title="success")

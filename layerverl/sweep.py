@@ -31,8 +31,18 @@ from typing import Any
 
 from layerverl.config import CONFIG_DIR, ConfigError, normalize_argv, run_identity
 
-SWEEP_KEYS = ("layers", "seeds", "base", "full", "full_lr", "parallel", "strategies", "profile", "sweep_dir",
-              "num_layers")
+SWEEP_KEYS = (
+    "layers",
+    "seeds",
+    "base",
+    "full",
+    "full_lr",
+    "parallel",
+    "strategies",
+    "profile",
+    "sweep_dir",
+    "num_layers",
+)
 STATUSES = ("done", "resume", "new", "conflict")
 
 
@@ -68,7 +78,9 @@ def summary_complete(summary: Any) -> bool:
     base, final = summary.get("base"), summary.get("final")
     if not isinstance(base, dict) or not isinstance(final, dict) or not final or set(base) != set(final):
         return False
-    return all(isinstance(r, dict) and "success" in r and "episodes" in r for r in [*base.values(), *final.values()])
+    return all(
+        isinstance(r, dict) and "success" in r and "episodes" in r for r in [*base.values(), *final.values()]
+    )
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
@@ -191,11 +203,17 @@ def plan_sweep(argv: list[str], python: str = sys.executable) -> SweepPlan:
     num_layers = int(sweep["num_layers"]) if "num_layers" in sweep else model_num_layers(cfg.model.path)
     strategies = int(sweep["strategies"]) if sweep.get("strategies") else 0
     if strategies and not sweep.get("profile"):
-        raise ConfigError("strategies=K needs profile=path/to/profile.json (written by python -m layerverl.analysis)")
+        raise ConfigError(
+            "strategies=K needs profile=path/to/profile.json (written by python -m layerverl.analysis)"
+        )
     seeds = parse_seeds(sweep.get("seeds", "1"))
     layers = parse_layers(sweep.get("layers", "none" if strategies else "all"), num_layers)
-    on = {key: sweep.get(key, "false" if strategies else "true").lower() == "true" for key in ("base", "full")}
-    sweep_dir = Path(sweep.get("sweep_dir", f"multirun/{cfg.env.name}-{cfg.algo.name}-{cfg.model.name}")).resolve()
+    on = {
+        key: sweep.get(key, "false" if strategies else "true").lower() == "true" for key in ("base", "full")
+    }
+    sweep_dir = Path(
+        sweep.get("sweep_dir", f"multirun/{cfg.env.name}-{cfg.algo.name}-{cfg.model.name}")
+    ).resolve()
 
     full_rate = (f"trainer.lr={sweep['full_lr']}",) if sweep.get("full_lr") else ()
     jobs: list[Job] = []
@@ -207,14 +225,20 @@ def plan_sweep(argv: list[str], python: str = sys.executable) -> SweepPlan:
         full = ["all"] if on["full"] and not full_rate else []
         jobs += [Job(f"layer{spec}", seed, (f"layer={spec}",), "layer") for spec in full + layers]
         if strategies:  # Boost trains every layer, so it takes the full run's rate like full RL does
-            jobs += [Job(name, seed, (*overrides, *(full_rate if name.startswith("boost") else ())), name)
-                     for name, overrides in strategy_overrides(strategies, sweep["profile"]).items()]
+            jobs += [
+                Job(name, seed, (*overrides, *(full_rate if name.startswith("boost") else ())), name)
+                for name, overrides in strategy_overrides(strategies, sweep["profile"]).items()
+            ]
     status = {job: run_status(sweep_dir / run_dir_name(cfg, job), job_config(cfg, job)) for job in jobs}
     parallel = int(sweep.get("parallel", 1))
     if parallel < 1:
         raise ConfigError(f"parallel={sweep['parallel']}: give the number of runs at once (>= 1)")
     plan = SweepPlan(sweep_dir, jobs, status, parallel=parallel)
-    if parallel > 1 and "threads" in cfg.backend and not any(o.startswith("backend.threads=") for o in passthrough):
+    if (
+        parallel > 1
+        and "threads" in cfg.backend
+        and not any(o.startswith("backend.threads=") for o in passthrough)
+    ):
         passthrough = [*passthrough, f"backend.threads={max(1, (os.cpu_count() or 1) // parallel)}"]
     plan.commands = launch_commands(plan, passthrough, cfg.env.name, cfg.algo.name, python)
     return plan
@@ -237,7 +261,9 @@ def run_dir_name(cfg: Any, job: Job) -> str:
     return f"{cfg.env.name}-{cfg.algo.name}-{job.tag}-seed{job.seed}"
 
 
-def launch_commands(plan: SweepPlan, passthrough: list[str], env: str, algo: str, python: str) -> list[list[str]]:
+def launch_commands(
+    plan: SweepPlan, passthrough: list[str], env: str, algo: str, python: str
+) -> list[list[str]]:
     """One `run.py -m` command per group of unfinished jobs that share their seeds (a product Hydra can sweep);
     with `parallel` > 1, one per job, so that runs go side by side."""
     pending = [j for j in plan.jobs if plan.status[j] in ("new", "resume")]
@@ -260,12 +286,18 @@ def launch_commands(plan: SweepPlan, passthrough: list[str], env: str, algo: str
             else:
                 overrides, tag = list(override_sets[0]), group
             own = {o.partition("=")[0] for o in overrides}
-            commands.append([
-                python, str(CONFIG_DIR.parent / "run.py"), "-m",
-                *[o for o in passthrough if o.partition("=")[0] not in own], *overrides,
-                f"seed={','.join(map(str, seeds))}", f"hydra.sweep.dir={plan.sweep_dir}",
-                f"hydra.sweep.subdir={env}-{algo}-{tag}-seed${{seed}}",
-            ])
+            commands.append(
+                [
+                    python,
+                    str(CONFIG_DIR.parent / "run.py"),
+                    "-m",
+                    *[o for o in passthrough if o.partition("=")[0] not in own],
+                    *overrides,
+                    f"seed={','.join(map(str, seeds))}",
+                    f"hydra.sweep.dir={plan.sweep_dir}",
+                    f"hydra.sweep.subdir={env}-{algo}-{tag}-seed${{seed}}",
+                ]
+            )
     return commands
 
 
@@ -277,7 +309,10 @@ def run_side_by_side(commands: list[list[str]], parallel: int, sweep_dir: Path) 
         log = sweep_dir / f"launch-{k}.log"
         with open(log, "a") as out:
             code = subprocess.run(commands[k], stdout=out, stderr=subprocess.STDOUT, check=False).returncode
-        print(f"[{k + 1}/{len(commands)}] {'done' if code == 0 else f'failed (exit {code})'}: see {log}", flush=True)
+        print(
+            f"[{k + 1}/{len(commands)}] {'done' if code == 0 else f'failed (exit {code})'}: see {log}",
+            flush=True,
+        )
         return code
 
     with ThreadPoolExecutor(parallel) as pool:
@@ -294,11 +329,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _, _, dry_run = split_args(argv)
     counts = plan.counts()
-    print(f"sweep {plan.sweep_dir}: {len(plan.jobs)} runs, " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    print(
+        f"sweep {plan.sweep_dir}: {len(plan.jobs)} runs, " + ", ".join(f"{n} {s}" for s, n in counts.items())
+    )
     if counts["conflict"]:
         names = [f"{j.tag}-seed{j.seed}" for j in plan.jobs if plan.status[j] == "conflict"]
-        print(f"runs with another config in their directory: {', '.join(names)}; use another sweep_dir",
-              file=sys.stderr)
+        print(
+            f"runs with another config in their directory: {', '.join(names)}; use another sweep_dir",
+            file=sys.stderr,
+        )
         return 2
     for command in plan.commands:
         print(" ".join(command[1:]))

@@ -62,11 +62,17 @@ def setup(cfg: DictConfig) -> Run:
         raise ConfigError(f"model.path: {exc}") from None
     num_layers = len(decoder_layers(model))
     layers = check_layer_spec(cfg.layer.spec, num_layers, cfg.layer.profile)
-    boost = check_layer_spec(cfg.layer.boost, num_layers, cfg.layer.profile, "layer.boost") if cfg.layer.boost is not None else []
+    boost = (
+        check_layer_spec(cfg.layer.boost, num_layers, cfg.layer.profile, "layer.boost")
+        if cfg.layer.boost is not None
+        else []
+    )
     every_layer = len(layers) == num_layers or bool(boost)
     train_embeddings = every_layer if cfg.layer.train_embeddings is None else cfg.layer.train_embeddings
     train_lm_head = every_layer if cfg.layer.train_lm_head is None else cfg.layer.train_lm_head
-    layer_report = freeze_except(model, list(range(num_layers)) if boost else layers, train_embeddings, train_lm_head)
+    layer_report = freeze_except(
+        model, list(range(num_layers)) if boost else layers, train_embeddings, train_lm_head
+    )
     layer_report["layers"], layer_report["boost"] = layers if not boost else list(range(num_layers)), boost
     optimizer = torch.optim.AdamW(
         optimizer_groups(model, cfg.trainer.lr, boost, cfg.layer.boost_lr_factor), weight_decay=0.0
@@ -77,17 +83,31 @@ def setup(cfg: DictConfig) -> Run:
     if loss_config.kl_coef:  # the reference policy is a copy of the trained parameters only
         ref_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     updater = Updater(
-        model, optimizer, loss_config, tokenizer.pad_token_id, cfg.trainer.temperature,
-        cfg.trainer.micro_batch_size, cfg.trainer.grad_clip, min(layers) if reuse else None, ref_state,
+        model,
+        optimizer,
+        loss_config,
+        tokenizer.pad_token_id,
+        cfg.trainer.temperature,
+        cfg.trainer.micro_batch_size,
+        cfg.trainer.grad_clip,
+        min(layers) if reuse else None,
+        ref_state,
     )
     policy = LMPolicy(
-        HFBackend(model, tokenizer), tokenizer, temperature=cfg.trainer.temperature, top_p=cfg.trainer.top_p,
-        max_new_tokens=cfg.model.max_new_tokens, max_prompt_tokens=cfg.model.max_prompt_tokens, seed=cfg.seed,
+        HFBackend(model, tokenizer),
+        tokenizer,
+        temperature=cfg.trainer.temperature,
+        top_p=cfg.trainer.top_p,
+        max_new_tokens=cfg.model.max_new_tokens,
+        max_prompt_tokens=cfg.model.max_prompt_tokens,
+        seed=cfg.seed,
         capture_layer=min(layers) if reuse and cfg.trainer.capture_prefix else None,
     )
     model_env_kwargs = cfg.model.env_kwargs.get(cfg.env.name)  # the difficulty the model was warm-started on
-    env_kwargs = {**OmegaConf.to_container(cfg.env.kwargs, resolve=True),
-                  **(OmegaConf.to_container(model_env_kwargs, resolve=True) if model_env_kwargs else {})}
+    env_kwargs = {
+        **OmegaConf.to_container(cfg.env.kwargs, resolve=True),
+        **(OmegaConf.to_container(model_env_kwargs, resolve=True) if model_env_kwargs else {}),
+    }
     template = load_template(cfg.env.name, cfg.model.prompt_variant, cfg.model.history_length)
     batch = EnvBatch(cfg.env.name, cfg.trainer.groups * cfg.trainer.group_size, **env_kwargs)
     return Run(model, tokenizer, policy, updater, layer_report, env_kwargs, template, batch)
@@ -95,9 +115,13 @@ def setup(cfg: DictConfig) -> Run:
 
 def rollout_iteration(run: Run, cfg: DictConfig, iteration: int) -> Rollout:
     """G groups x N envs on fresh training tasks (seeded by the iteration), sampled at the train temperature."""
-    seeds = [TRAIN_SEED_OFFSET + cfg.seed * 100_003 + iteration * cfg.trainer.groups + g for g in range(cfg.trainer.groups)]
-    return collect_rollout(run.envs, run.policy, run.template, seeds, cfg.trainer.group_size,
-                           run.env_kwargs.get("max_steps", 50))
+    seeds = [
+        TRAIN_SEED_OFFSET + cfg.seed * 100_003 + iteration * cfg.trainer.groups + g
+        for g in range(cfg.trainer.groups)
+    ]
+    return collect_rollout(
+        run.envs, run.policy, run.template, seeds, cfg.trainer.group_size, run.env_kwargs.get("max_steps", 50)
+    )
 
 
 def compute_advantages(rollout: Rollout, cfg: DictConfig) -> Advantages:
@@ -106,20 +130,33 @@ def compute_advantages(rollout: Rollout, cfg: DictConfig) -> Advantages:
     return estimate_advantages(cfg.algo.name, rollout.step_batch(), options)
 
 
-def update_policy(run: Run, cfg: DictConfig, rollout: Rollout, advantages: np.ndarray, iteration: int) -> dict[str, float]:
+def update_policy(
+    run: Run, cfg: DictConfig, rollout: Rollout, advantages: np.ndarray, iteration: int
+) -> dict[str, float]:
     """PPO epochs over the rollout's step samples: only those with a learning signal unless
     `trainer.drop_zero_advantage` is off (a KL or entropy term wants them all)."""
-    keep = np.flatnonzero(np.abs(advantages) > 1e-8) if cfg.trainer.drop_zero_advantage else np.arange(len(advantages))
+    keep = (
+        np.flatnonzero(np.abs(advantages) > 1e-8)
+        if cfg.trainer.drop_zero_advantage
+        else np.arange(len(advantages))
+    )
     metrics: dict[str, float] = {"train/update_samples": int(len(keep))}
     if len(keep):
         steps = [rollout.steps[i] for i in keep]
-        metrics.update(run.updater.update(
-            [s.prompt_ids for s in steps], [s.response_ids for s in steps],
-            [s.response_logprobs for s in steps] if cfg.trainer.rollout_logprobs_as_old else None,
-            advantages[keep], cfg.trainer.ppo_epochs, cfg.trainer.mini_batches,
-            np.random.default_rng([cfg.seed, iteration]),  # per iteration, so a resumed run shuffles alike
-            [s.hidden for s in steps] if run.policy.capture_layer is not None else None,
-        ))
+        metrics.update(
+            run.updater.update(
+                [s.prompt_ids for s in steps],
+                [s.response_ids for s in steps],
+                [s.response_logprobs for s in steps] if cfg.trainer.rollout_logprobs_as_old else None,
+                advantages[keep],
+                cfg.trainer.ppo_epochs,
+                cfg.trainer.mini_batches,
+                np.random.default_rng(
+                    [cfg.seed, iteration]
+                ),  # per iteration, so a resumed run shuffles alike
+                [s.hidden for s in steps] if run.policy.capture_layer is not None else None,
+            )
+        )
     return metrics
 
 
@@ -138,12 +175,24 @@ def split_name(split: str | None) -> str:
 
 def evaluate_policy(run: Run, cfg: DictConfig, split: str | None) -> EvalResult:
     """Greedy (or `trainer.eval_temperature`) success on an evaluation split, with its 95% CI."""
-    policy = LMPolicy(run.policy.backend, run.tokenizer, temperature=cfg.trainer.eval_temperature,
-                      max_new_tokens=cfg.model.max_new_tokens, max_prompt_tokens=cfg.model.max_prompt_tokens,
-                      seed=cfg.seed)
+    policy = LMPolicy(
+        run.policy.backend,
+        run.tokenizer,
+        temperature=cfg.trainer.eval_temperature,
+        max_new_tokens=cfg.model.max_new_tokens,
+        max_prompt_tokens=cfg.model.max_prompt_tokens,
+        seed=cfg.seed,
+    )
     kwargs = dict(run.env_kwargs, **({"split": split} if split else {}))
-    return evaluate(policy, cfg.env.name, run.template, cfg.trainer.eval_episodes, kwargs,
-                    kwargs.get("max_steps", 50), batch_size=cfg.trainer.eval_batch_size)
+    return evaluate(
+        policy,
+        cfg.env.name,
+        run.template,
+        cfg.trainer.eval_episodes,
+        kwargs,
+        kwargs.get("max_steps", 50),
+        batch_size=cfg.trainer.eval_batch_size,
+    )
 
 
 def evaluate_splits(run: Run, cfg: DictConfig) -> dict[str, EvalResult]:
@@ -167,19 +216,29 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     run = setup(cfg)
     ckpt_dir = out_dir / "checkpoints"
     state = load_checkpoint(ckpt_dir) if cfg.trainer.resume == "auto" else None
-    if state is not None and run_identity(state["config"]) != run_identity(OmegaConf.to_container(cfg, resolve=True)):
-        raise ConfigError(f"{ckpt_dir} holds a run with another config; use another hydra.run.dir or trainer.resume=never")
+    if state is not None and run_identity(state["config"]) != run_identity(
+        OmegaConf.to_container(cfg, resolve=True)
+    ):
+        raise ConfigError(
+            f"{ckpt_dir} holds a run with another config; use another hydra.run.dir or trainer.resume=never"
+        )
     start, history, base, wall = 0, [], None, 0.0
     if state is not None:  # resume: trained parameters, optimizer, RNG, policy sampling counter, history
         run.model.load_state_dict(state["trained"], strict=False)
         run.updater.optimizer.load_state_dict(state["optimizer"])
         run.policy.calls, start, history, base, wall = (
-            state["policy_calls"], state["iteration"], state["history"], state["base"], state["wall_time_s"])
+            state["policy_calls"],
+            state["iteration"],
+            state["history"],
+            state["base"],
+            state["wall_time_s"],
+        )
     if base is None:
         base = evaluate_splits(run, cfg)
     started = time.perf_counter() - wall
-    logger = MetricsLogger(out_dir, history, cfg.trainer.wandb_project, out_dir.name,
-                           OmegaConf.to_container(cfg, resolve=True))
+    logger = MetricsLogger(
+        out_dir, history, cfg.trainer.wandb_project, out_dir.name, OmegaConf.to_container(cfg, resolve=True)
+    )
     bar = tqdm(range(start, cfg.trainer.iterations), desc="RL", initial=start, total=cfg.trainer.iterations)
     for iteration in bar:
         metrics: dict[str, Any] = {"iteration": iteration + 1}
@@ -203,29 +262,50 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         sync_rollout_weights(run)
         metrics["train/trainable_params"] = run.layer_report["trainable_params"]
         # evaluation
-        if cfg.trainer.eval_every and (iteration + 1) % cfg.trainer.eval_every == 0 and iteration + 1 < cfg.trainer.iterations:
+        if (
+            cfg.trainer.eval_every
+            and (iteration + 1) % cfg.trainer.eval_every == 0
+            and iteration + 1 < cfg.trainer.iterations
+        ):
             for split, result in evaluate_splits(run, cfg).items():
                 metrics[f"eval/{split}/success"] = result.success
                 if result.score is not None:
                     metrics[f"eval/{split}/score"] = result.score
         history.append(metrics)
         logger.log(metrics)
-        bar.set_postfix(success=f"{metrics['train/success_rate']:.2f}", ret=f"{metrics['train/episode_return']:.2f}")
+        bar.set_postfix(
+            success=f"{metrics['train/success_rate']:.2f}", ret=f"{metrics['train/episode_return']:.2f}"
+        )
         # checkpoint
         if (iteration + 1) % cfg.trainer.checkpoint_every == 0 or iteration + 1 == cfg.trainer.iterations:
-            save_checkpoint(ckpt_dir, {
-                "config": OmegaConf.to_container(cfg, resolve=True), "iteration": iteration + 1,
-                "trained": {n: p.detach().clone() for n, p in run.model.named_parameters() if p.requires_grad},
-                "optimizer": run.updater.optimizer.state_dict(), "policy_calls": run.policy.calls,
-                "history": history, "base": base, "wall_time_s": time.perf_counter() - started,
-            })
+            save_checkpoint(
+                ckpt_dir,
+                {
+                    "config": OmegaConf.to_container(cfg, resolve=True),
+                    "iteration": iteration + 1,
+                    "trained": {
+                        n: p.detach().clone() for n, p in run.model.named_parameters() if p.requires_grad
+                    },
+                    "optimizer": run.updater.optimizer.state_dict(),
+                    "policy_calls": run.policy.calls,
+                    "history": history,
+                    "base": base,
+                    "wall_time_s": time.perf_counter() - started,
+                },
+            )
     final = base if start == cfg.trainer.iterations == 0 else evaluate_splits(run, cfg)
     summary = {
-        "env": cfg.env.name, "algo": cfg.algo.name, "model": cfg.model.name,
-        "layers": run.layer_report["layers"], "boost": run.layer_report["boost"], "num_layers": run.layer_report["num_layers"],
-        "trainable_params": run.layer_report["trainable_params"], "total_params": run.layer_report["total_params"],
+        "env": cfg.env.name,
+        "algo": cfg.algo.name,
+        "model": cfg.model.name,
+        "layers": run.layer_report["layers"],
+        "boost": run.layer_report["boost"],
+        "num_layers": run.layer_report["num_layers"],
+        "trainable_params": run.layer_report["trainable_params"],
+        "total_params": run.layer_report["total_params"],
         "optimizer_params": sum(p.numel() for g in run.updater.optimizer.param_groups for p in g["params"]),
-        "wall_time_s": time.perf_counter() - started, "iterations": cfg.trainer.iterations,
+        "wall_time_s": time.perf_counter() - started,
+        "iterations": cfg.trainer.iterations,
         **compare(base, final),
     }
     logger.close()

@@ -29,7 +29,9 @@ class TokenBatch:
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     position_ids: torch.Tensor
-    targets: torch.Tensor  # (bs, response_width): the response tokens, predicted by columns prompt_width-1 ...
+    targets: (
+        torch.Tensor
+    )  # (bs, response_width): the response tokens, predicted by columns prompt_width-1 ...
     response_mask: torch.Tensor  # (bs, response_width): 1 on real response tokens
     prompt_width: int
 
@@ -46,21 +48,31 @@ def token_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: in
         attention_mask[row, columns] = 1
         response_mask[row, : len(response)] = 1.0
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    return TokenBatch(input_ids, attention_mask, position_ids, input_ids[:, prompt_width:], response_mask, prompt_width)
+    return TokenBatch(
+        input_ids, attention_mask, position_ids, input_ids[:, prompt_width:], response_mask, prompt_width
+    )
 
 
-def response_logits(model: nn.Module, batch: TokenBatch, start_layer: int | None = None,
-                    prefix: torch.Tensor | None = None) -> torch.Tensor:
+def response_logits(
+    model: nn.Module, batch: TokenBatch, start_layer: int | None = None, prefix: torch.Tensor | None = None
+) -> torch.Tensor:
     """Logits (bs, response_width, vocab) that predict the response tokens; the head, and the last layer's
     queries, attention and MLP, run on those columns only. With `prefix` (the hidden states entering
     `start_layer`), only layers from there up run."""
     keep = batch.targets.shape[1] + 1  # the last prompt column and every response column but the last
     with last_layer_keeps(model, keep):
         if prefix is None:
-            logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                           position_ids=batch.position_ids, use_cache=False, logits_to_keep=keep).logits
+            logits = model(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+                use_cache=False,
+                logits_to_keep=keep,
+            ).logits
         else:
-            logits = forward_from_layer(model, start_layer, prefix, batch.attention_mask, batch.position_ids, keep)
+            logits = forward_from_layer(
+                model, start_layer, prefix, batch.attention_mask, batch.position_ids, keep
+            )
     return logits[:, :-1]
 
 
@@ -118,8 +130,11 @@ class Updater:
                 prefix[row, start : start + len(hidden)] = hidden
             return prefix
         return hidden_before_layer(
-            self.model, self.start_layer, input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask, position_ids=batch.position_ids,
+            self.model,
+            self.start_layer,
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
         )
 
     @torch.no_grad()
@@ -132,7 +147,9 @@ class Updater:
             params[name].copy_(tensor)
         try:
             for m in micro:
-                m["ref"] = token_logprobs(self.forward(m["batch"], m["prefix"]), m["batch"].targets, self.temperature)[0]
+                m["ref"] = token_logprobs(
+                    self.forward(m["batch"], m["prefix"]), m["batch"].targets, self.temperature
+                )[0]
         finally:
             for name, tensor in current.items():
                 params[name].copy_(tensor)
@@ -185,20 +202,38 @@ class Updater:
                     old = torch.zeros_like(batch.response_mask)
                     for row, i in enumerate(rows):
                         old[row, : len(old_logprobs[i])] = torch.tensor(old_logprobs[i])
-            micro.append({"batch": batch, "prefix": prefix, "old": old, "ref": None,
-                          "advantages": torch.tensor(advantages[rows], dtype=torch.float32)})
+            micro.append(
+                {
+                    "batch": batch,
+                    "prefix": prefix,
+                    "old": old,
+                    "ref": None,
+                    "advantages": torch.tensor(advantages[rows], dtype=torch.float32),
+                }
+            )
         if self.ref_state is not None:
             self.add_ref_logprobs(micro)
         return micro
 
     def _backward(self, micro: dict, batch_tokens: int, batch_sequences: int) -> dict[str, float]:
         batch = micro["batch"]
-        logprobs, entropy = token_logprobs(self.forward(batch, micro["prefix"]), batch.targets, self.temperature,
-                                           entropy_grad=bool(self.loss_config.entropy_coeff))
+        logprobs, entropy = token_logprobs(
+            self.forward(batch, micro["prefix"]),
+            batch.targets,
+            self.temperature,
+            entropy_grad=bool(self.loss_config.entropy_coeff),
+        )
         advantages = micro["advantages"][:, None].expand_as(logprobs)
         loss, metrics = actor_loss(
-            self.loss_config, logprobs, micro["old"], advantages, batch.response_mask,
-            batch_tokens, batch_sequences, ref_log_prob=micro["ref"], entropy=entropy,
+            self.loss_config,
+            logprobs,
+            micro["old"],
+            advantages,
+            batch.response_mask,
+            batch_tokens,
+            batch_sequences,
+            ref_log_prob=micro["ref"],
+            entropy=entropy,
         )
         loss.backward()
         return metrics

@@ -18,13 +18,32 @@ def _tiny_causal_lm(family: str = "qwen3", layers: int = 4, tie: bool = True) ->
     """A seeded causal LM of `family` (qwen3, llama, qwen2) with a 64-token vocabulary and `layers` blocks."""
     torch.manual_seed(0)
     if family == "qwen3":
-        return Qwen3ForCausalLM(Qwen3Config(
-            vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=layers, num_attention_heads=2,
-            num_key_value_heads=1, head_dim=16, tie_word_embeddings=tie,
-        ))
-    config_class, model_class = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM)}[family]
-    return model_class(config_class(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
-                                    num_attention_heads=4, num_key_value_heads=2))
+        return Qwen3ForCausalLM(
+            Qwen3Config(
+                vocab_size=64,
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=layers,
+                num_attention_heads=2,
+                num_key_value_heads=1,
+                head_dim=16,
+                tie_word_embeddings=tie,
+            )
+        )
+    config_class, model_class = {
+        "llama": (LlamaConfig, LlamaForCausalLM),
+        "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+    }[family]
+    return model_class(
+        config_class(
+            vocab_size=64,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
+    )
 
 
 @pytest.fixture

@@ -45,11 +45,20 @@ def rollout_model(request, tokenizer, model):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    return LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=48, intermediate_size=96, num_hidden_layers=8, num_attention_heads=6,
-        num_key_value_heads=2, tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id, attn_implementation="sdpa",
-    ))
+    return LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=48,
+            intermediate_size=96,
+            num_hidden_layers=8,
+            num_attention_heads=6,
+            num_key_value_heads=2,
+            tie_word_embeddings=True,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            attn_implementation="sdpa",
+        )
+    )
 
 
 def test_names_with_numbers_are_single_tokens(tokenizer):
@@ -169,8 +178,10 @@ def test_vllm_backend_names_the_missing_extra():
 
 def test_prefill_runs_the_last_layer_and_head_on_the_last_column_only(tokenizer, model):
     widths = []
-    hooks = [module.register_forward_hook(lambda m, args, out: widths.append(out.shape[1]))
-             for module in (model.model.layers[-1].mlp, model.lm_head)]
+    hooks = [
+        module.register_forward_hook(lambda m, args, out: widths.append(out.shape[1]))
+        for module in (model.model.layers[-1].mlp, model.lm_head)
+    ]
     try:
         HFBackend(model, tokenizer).generate(_prompts(tokenizer), max_new_tokens=3, temperature=0)
     finally:
@@ -181,7 +192,9 @@ def test_prefill_runs_the_last_layer_and_head_on_the_last_column_only(tokenizer,
 
 @pytest.mark.parametrize("layer", [3, 7])  # 7: the last layer, which the prefill runs on the last column only
 def test_captured_layer_inputs_match_a_fresh_prefix_pass(tokenizer, rollout_model, layer):
-    backend = HFBackend(rollout_model, tokenizer, batch_size=2)  # two chunks, each left-padded to its own width
+    backend = HFBackend(
+        rollout_model, tokenizer, batch_size=2
+    )  # two chunks, each left-padded to its own width
     prompts = _prompts(tokenizer)
     plain = backend.generate(prompts, max_new_tokens=6, temperature=1.0, seed=5)
     captured = backend.generate(prompts, max_new_tokens=6, temperature=1.0, seed=5, capture_layer=layer)
@@ -199,10 +212,26 @@ def test_update_from_captured_inputs_matches_one_that_runs_the_prefix(tokenizer,
     for hidden in (None, [g.hidden for g in generations]):
         copy = deepcopy(rollout_model)
         freeze_except(copy, [3])
-        updater = Updater(copy, torch.optim.AdamW(optimizer_groups(copy, 1e-2)), LossConfig(),
-                          tokenizer.pad_token_id, 1.0, micro_batch_size=2, grad_clip=1.0, start_layer=3)
-        updater.update(prompts, [g.response_ids for g in generations], [g.response_logprobs for g in generations],
-                       np.array([1.0, -0.5, 0.25]), 2, 2, np.random.default_rng(0), hidden)
+        updater = Updater(
+            copy,
+            torch.optim.AdamW(optimizer_groups(copy, 1e-2)),
+            LossConfig(),
+            tokenizer.pad_token_id,
+            1.0,
+            micro_batch_size=2,
+            grad_clip=1.0,
+            start_layer=3,
+        )
+        updater.update(
+            prompts,
+            [g.response_ids for g in generations],
+            [g.response_logprobs for g in generations],
+            np.array([1.0, -0.5, 0.25]),
+            2,
+            2,
+            np.random.default_rng(0),
+            hidden,
+        )
         trained.append(copy.model.layers[3].state_dict())
     for name, before in rollout_model.model.layers[3].state_dict().items():
         assert not torch.equal(trained[0][name], before)  # it trained
@@ -214,12 +243,15 @@ def test_training_batch_log_probs_match_the_rollout(tokenizer, rollout_model):
     prompts = _prompts(tokenizer)
     generations = HFBackend(rollout_model, tokenizer).generate(prompts, 6, 1.0, seed=11, capture_layer=2)
     batch = token_batch(prompts, [g.response_ids for g in generations], tokenizer.pad_token_id)
-    assert batch.targets.shape[1] == max(len(g.response_ids) for g in generations)  # the head sees responses only
+    assert batch.targets.shape[1] == max(
+        len(g.response_ids) for g in generations
+    )  # the head sees responses only
     updater = Updater(rollout_model, None, LossConfig(), tokenizer.pad_token_id, 1.0, 4, 1.0, start_layer=2)
     with torch.no_grad():
         full = token_logprobs(response_logits(rollout_model, batch), batch.targets, 1.0)[0]
-        from_prefix = token_logprobs(updater.forward(batch, updater.prefix(batch, [g.hidden for g in generations])),
-                                     batch.targets, 1.0)[0]
+        from_prefix = token_logprobs(
+            updater.forward(batch, updater.prefix(batch, [g.hidden for g in generations])), batch.targets, 1.0
+        )[0]
     for row, generation in enumerate(generations):
         n = len(generation.response_ids)
         assert batch.response_mask[row].sum() == n

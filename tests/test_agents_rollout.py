@@ -191,9 +191,15 @@ def test_mcnemar_exact_matches_the_binomial_test(only_after, only_before, expect
 
 def test_paired_change_pairs_episodes_by_seed():
     def result(wins: dict[int, bool]) -> EvalResult:
-        return EvalResult(0.0, (0.0, 1.0), len(wins), outcomes=[{"episode": e, "won": w} for e, w in wins.items()])
+        return EvalResult(
+            0.0, (0.0, 1.0), len(wins), outcomes=[{"episode": e, "won": w} for e, w in wins.items()]
+        )
 
     before = result({0: True, 1: False, 2: False, 3: True})
     after = result({3: False, 2: True, 1: True, 0: True})  # another order: pairing goes by seed, not position
-    assert paired_change(before, after) == {"episodes": 4, "only_after": 2, "only_before": 1,
-                                            "p": pytest.approx(1.0)}
+    assert paired_change(before, after) == {
+        "episodes": 4,
+        "only_after": 2,
+        "only_before": 1,
+        "p": pytest.approx(1.0),
+    }

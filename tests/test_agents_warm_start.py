@@ -84,5 +84,8 @@ def test_snapshot_at_step_k_is_the_run_with_k_steps(tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "snap").iterdir()) == ["step-100", "step-200"]
     snapshot, _ = load_pretrained(tmp_path / "snap" / "step-100")
     final, _ = load_pretrained(short_run)
-    assert all(torch.equal(a, b) for a, b in zip(snapshot.state_dict().values(), final.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(snapshot.state_dict().values(), final.state_dict().values(), strict=True)
+    )
     assert not torch.equal(load_pretrained(long_run)[0].lm_head.weight, final.lm_head.weight)

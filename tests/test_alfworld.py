@@ -95,10 +95,21 @@ def test_check_env_is_clean():
 
 def test_exact_text_of_a_hand_built_kitchen(monkeypatch):
     task = Task("pick_clean_then_place_in_recep", "apple", "fridge", None)
-    contents = {"countertop 1": ["apple 1", "mug 1"], "fridge 1": [], "microwave 1": ["egg 1"], "sinkbasin 1": []}
-    env, obs, info = hand_built_env(monkeypatch, build_world(contents, task), "clean some apple and put it in fridge")
+    contents = {
+        "countertop 1": ["apple 1", "mug 1"],
+        "fridge 1": [],
+        "microwave 1": ["egg 1"],
+        "sinkbasin 1": [],
+    }
+    env, obs, info = hand_built_env(
+        monkeypatch, build_world(contents, task), "clean some apple and put it in fridge"
+    )
     assert obs == REFERENCE_INTRO
-    assert info["admissible_actions"] == [f"go to {name}" for name in contents] + ["help", "inventory", "look"]
+    assert info["admissible_actions"] == [f"go to {name}" for name in contents] + [
+        "help",
+        "inventory",
+        "look",
+    ]
     assert info["task_type"] == "pick_clean_then_place_in_recep"
     assert info["gamefile"] == "pick_clean_then_place_in_recep-Apple-None-Fridge-7/trial_7"
     script = [
@@ -110,7 +121,10 @@ def test_exact_text_of_a_hand_built_kitchen(monkeypatch):
         ("open microwave 1", "You open the microwave 1. The microwave 1 is open. In it, you see a egg 1."),
         ("close microwave 1", "You close the microwave 1."),
         ("close microwave 1", NOTHING_HAPPENS),
-        ("  GO   To countertop 1 ", "You arrive at countertop 1. On the countertop 1, you see a apple 1, and a mug 1."),
+        (
+            "  GO   To countertop 1 ",
+            "You arrive at countertop 1. On the countertop 1, you see a apple 1, and a mug 1.",
+        ),
         ("look", "You are facing the countertop 1. Next to it, you see nothing."),
         ("examine countertop 1", "On the countertop 1, you see a apple 1, and a mug 1."),
         ("examine apple 1", NOTHING_HAPPENS),  # only the held object can be examined
@@ -123,7 +137,9 @@ def test_exact_text_of_a_hand_built_kitchen(monkeypatch):
         ("inventory", "You are carrying: a apple 1."),
     ]
     info = play(env, script)
-    assert {"examine apple 1", "examine countertop 1", "move apple 1 to countertop 1"} <= set(info["admissible_actions"])
+    assert {"examine apple 1", "examine countertop 1", "move apple 1 to countertop 1"} <= set(
+        info["admissible_actions"]
+    )
     script = [
         ("clean apple 1 with sinkbasin 1", NOTHING_HAPPENS),  # not at the sink
         ("go to fridge 1", "You arrive at fridge 1. The fridge 1 is closed."),
@@ -146,8 +162,17 @@ def test_exact_text_of_a_hand_built_kitchen(monkeypatch):
     info = play(env, script)
     assert "cool apple 1 with fridge 1" in info["admissible_actions"] and not info["won"]
     obs, reward, terminated, truncated, info = env.step("move apple 1 to fridge 1")
-    assert (obs, reward, terminated, truncated, info["won"]) == ("You move the apple 1 to the fridge 1.", 10.0, True, False, True)
-    assert HELP_TEXT.startswith("Available commands:\n  look:") and "  move (object) to (receptacle):  place" in HELP_TEXT
+    assert (obs, reward, terminated, truncated, info["won"]) == (
+        "You move the apple 1 to the fridge 1.",
+        10.0,
+        True,
+        False,
+        True,
+    )
+    assert (
+        HELP_TEXT.startswith("Available commands:\n  look:")
+        and "  move (object) to (receptacle):  place" in HELP_TEXT
+    )
 
 
 def test_lists_go_by_class_then_from_the_highest_number(monkeypatch):
@@ -355,7 +380,9 @@ def test_expert_wins_with_small_rooms_and_recovers_from_random_moves():
 def test_searcher_wins_by_looking_not_by_knowing():
     """The searcher wins every easy task with admissible commands, and hiding the goal object in another
     receptacle it has not opened or reached yet never changes its move: it uses only what it can see."""
-    env = ALFWorldEnv(task_types=["pick_and_place_simple"], num_receptacles=5, num_distractors=2, max_steps=20)
+    env = ALFWorldEnv(
+        task_types=["pick_and_place_simple"], num_receptacles=5, num_distractors=2, max_steps=20
+    )
     hidden_moves = 0
     for seed in range(60):
         _, info = env.reset(seed=seed)
@@ -366,7 +393,10 @@ def test_searcher_wins_by_looking_not_by_knowing():
             goal = next(item for item in world.items.values() if item.kind == world.task.object)
             if world.holding is None and goal.location != world.agent_at:
                 for place in world.receptacles:
-                    if place in (world.agent_at, goal.location) or world.receptacles[place].kind == world.task.receptacle:
+                    if (
+                        place in (world.agent_at, goal.location)
+                        or world.receptacles[place].kind == world.task.receptacle
+                    ):
                         continue
                     moved = copy.deepcopy(world)
                     moved.receptacles[goal.location].contents.remove(goal.name)

@@ -49,7 +49,9 @@ def test_gigpo_mean_norm_by_hand():
 def test_gigpo_mean_std_norm_and_omega():
     adv = gigpo_advantages(BATCH, gamma=0.5, omega=0.5, mode="mean_std_norm", invalid_penalty=0.0)
     std = np.sqrt(1.2 / 4)  # unbiased std of [1, 1, 0, 0, 0]
-    np.testing.assert_allclose(adv.episode[:5], np.array([0.6, 0.6, -0.4, -0.4, -0.4]) / (std + 1e-6), rtol=1e-6)
+    np.testing.assert_allclose(
+        adv.episode[:5], np.array([0.6, 0.6, -0.4, -0.4, -0.4]) / (std + 1e-6), rtol=1e-6
+    )
     pair = np.sqrt(0.125)  # unbiased std of (0.5, 0) ; (1, 0) has std sqrt(0.5)
     np.testing.assert_allclose(adv.step[[0, 2]], [0.25 / (pair + 1e-6), -0.25 / (pair + 1e-6)], rtol=1e-6)
     np.testing.assert_allclose(adv.total, adv.episode + 0.5 * adv.step)
@@ -98,8 +100,15 @@ def test_grpo_matches_verl_on_single_turn_batch():
     token_rewards = torch.zeros(8, 5)
     token_rewards[:, -1] = torch.tensor(rewards)
     theirs, _ = core_algos.compute_grpo_outcome_advantage(token_rewards, torch.ones(8, 5), index)
-    single_turn = StepBatch(episode_return=rewards, step_reward=rewards, group_id=np.repeat([0, 1], 4),
-                            traj_id=np.arange(8), step_idx=np.zeros(8), anchor=[""] * 8, valid=np.ones(8, bool))
+    single_turn = StepBatch(
+        episode_return=rewards,
+        step_reward=rewards,
+        group_id=np.repeat([0, 1], 4),
+        traj_id=np.arange(8),
+        step_idx=np.zeros(8),
+        anchor=[""] * 8,
+        valid=np.ones(8, bool),
+    )
     ours = grpo_advantages(single_turn)
     np.testing.assert_allclose(ours.total, theirs[:, 0].numpy(), rtol=1e-5)
 
@@ -125,10 +134,14 @@ def test_each_estimator_takes_only_its_own_options():
         grpo_advantages(BATCH, omega=1.0)
     with pytest.raises(TypeError, match="norm_by_std"):
         drgrpo_advantages(BATCH, norm_by_std=True)
-    with pytest.raises(ValueError, match="'grpo' takes no option 'gamma'; its options: norm_by_std, episode_stats"):
+    with pytest.raises(
+        ValueError, match="'grpo' takes no option 'gamma'; its options: norm_by_std, episode_stats"
+    ):
         estimate_advantages("grpo", BATCH, {"gamma": 0.95})
-    np.testing.assert_allclose(estimate_advantages("drgrpo", BATCH, {"invalid_penalty": 0.0}).total,
-                               grpo_advantages(BATCH, norm_by_std=False, invalid_penalty=0.0).total)
+    np.testing.assert_allclose(
+        estimate_advantages("drgrpo", BATCH, {"invalid_penalty": 0.0}).total,
+        grpo_advantages(BATCH, norm_by_std=False, invalid_penalty=0.0).total,
+    )
 
 
 def test_step_batch_needs_one_entry_per_sample():
@@ -147,8 +160,13 @@ def test_verl_entry_points_run_on_token_level_batches():
     with pytest.raises(ValueError, match="anchor_obs"):
         gigpo(token_rewards, mask, index)
     adv, _ = gigpo(
-        token_rewards, mask, index, config={"gigpo": {"gamma": 0.5}},
-        traj_index=BATCH.traj_id, step_index=BATCH.step_idx, step_rewards=BATCH.step_reward,
+        token_rewards,
+        mask,
+        index,
+        config={"gigpo": {"gamma": 0.5}},
+        traj_index=BATCH.traj_id,
+        step_index=BATCH.step_idx,
+        step_rewards=BATCH.step_reward,
         anchor_obs=BATCH.anchor,
     )
     np.testing.assert_allclose(adv[:, 0].numpy(), [0.85, 1.1, -0.65, -0.4, -0.9, 2.0], rtol=1e-5)

@@ -26,45 +26,108 @@ from layerverl.layers import resolve_layers
 
 NUM_LAYERS = 8
 C_TRUE = [0.3, 0.5, 0.8, 1.0, 1.1, 0.9, 0.4, 0.2]  # S_k = 0.2 + 0.4 C with S_base 0.2, S_full 0.6
-STRATEGIES = {"only-top3": ("top3", None, 0.66), "boost-top3": ("all", "top3", 0.70), "mid3": ("mid3", None, 0.62)}
+STRATEGIES = {
+    "only-top3": ("top3", None, 0.66),
+    "boost-top3": ("all", "top3", 0.70),
+    "mid3": ("mid3", None, 0.62),
+}
 
 
-def write_run(directory: Path, spec, seed: int, success: float, base: float = 0.2, episodes: int = 100,
-              iterations: int = 10, boost=None, num_layers: int = NUM_LAYERS, won: list[int] | None = None,
-              model_path: str | None = None, lr: float = 0.01) -> Path:
+def write_run(
+    directory: Path,
+    spec,
+    seed: int,
+    success: float,
+    base: float = 0.2,
+    episodes: int = 100,
+    iterations: int = 10,
+    boost=None,
+    num_layers: int = NUM_LAYERS,
+    won: list[int] | None = None,
+    model_path: str | None = None,
+    lr: float = 0.01,
+) -> Path:
     """A finished run as the trainer writes it: summary.json, config.yaml (JSON is YAML) and optionally
     episodes.jsonl with the given per-episode outcomes."""
     directory.mkdir(parents=True)
-    layers = resolve_layers(spec, num_layers, {k: -k for k in range(num_layers)}) if boost is None else list(range(num_layers))
+    layers = (
+        resolve_layers(spec, num_layers, {k: -k for k in range(num_layers)})
+        if boost is None
+        else list(range(num_layers))
+    )
+
     def result(s):
         half = episodes // 2
-        return {"success": s, "ci": [0, 1], "episodes": episodes, "per_task_type": {
-            "pick": {"success": s, "ci": [0, 1], "episodes": half},
-            "heat": {"success": s, "ci": [0, 1], "episodes": episodes - half}}}
-    summary = {"env": "alfworld", "algo": "gigpo", "model": "tiny", "layers": layers, "num_layers": num_layers,
-               "trainable_params": 1, "total_params": 8, "wall_time_s": 1.0, "iterations": iterations,
-               "base": {"valid_unseen": result(base)}, "final": {"valid_unseen": result(success)}}
+        return {
+            "success": s,
+            "ci": [0, 1],
+            "episodes": episodes,
+            "per_task_type": {
+                "pick": {"success": s, "ci": [0, 1], "episodes": half},
+                "heat": {"success": s, "ci": [0, 1], "episodes": episodes - half},
+            },
+        }
+
+    summary = {
+        "env": "alfworld",
+        "algo": "gigpo",
+        "model": "tiny",
+        "layers": layers,
+        "num_layers": num_layers,
+        "trainable_params": 1,
+        "total_params": 8,
+        "wall_time_s": 1.0,
+        "iterations": iterations,
+        "base": {"valid_unseen": result(base)},
+        "final": {"valid_unseen": result(success)},
+    }
     (directory / "summary.json").write_text(json.dumps(summary))
-    config = {"seed": seed, "layer": {"spec": spec, "boost": boost, "profile": None},
-              "trainer": {"iterations": iterations, "lr": lr}, "model": {"path": model_path}}
+    config = {
+        "seed": seed,
+        "layer": {"spec": spec, "boost": boost, "profile": None},
+        "trainer": {"iterations": iterations, "lr": lr},
+        "model": {"path": model_path},
+    }
     (directory / "config.yaml").write_text(json.dumps(config))
     if won is not None:
         base_won = [1] * round(base * len(won)) + [0] * (len(won) - round(base * len(won)))
-        lines = [{"phase": phase, "split": "valid_unseen", "episode": i, "won": bool(w), "task_type": "pick"}
-                 for phase, outcomes in (("base", base_won), ("final", won)) for i, w in enumerate(outcomes)]
+        lines = [
+            {"phase": phase, "split": "valid_unseen", "episode": i, "won": bool(w), "task_type": "pick"}
+            for phase, outcomes in (("base", base_won), ("final", won))
+            for i, w in enumerate(outcomes)
+        ]
         (directory / "episodes.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     return directory
 
 
-def make_sweep(root: Path, seeds=(0, 1), num_layers: int = NUM_LAYERS, c_true=C_TRUE, strategies=True) -> Path:
+def make_sweep(
+    root: Path, seeds=(0, 1), num_layers: int = NUM_LAYERS, c_true=C_TRUE, strategies=True
+) -> Path:
     """Base, full, every layer and three strategies, each seed scoring exactly S_k."""
     for seed in seeds:
-        write_run(root / f"alfworld-gigpo-base-seed{seed}", "all", seed, 0.2, iterations=0, num_layers=num_layers)
-        write_run(root / f"alfworld-gigpo-layerall-seed{seed}", "all", seed, 0.6, num_layers=num_layers, lr=3e-4)
+        write_run(
+            root / f"alfworld-gigpo-base-seed{seed}", "all", seed, 0.2, iterations=0, num_layers=num_layers
+        )
+        write_run(
+            root / f"alfworld-gigpo-layerall-seed{seed}", "all", seed, 0.6, num_layers=num_layers, lr=3e-4
+        )
         for k, c in enumerate(c_true):
-            write_run(root / f"alfworld-gigpo-layer{k}-seed{seed}", k, seed, round(0.2 + 0.4 * c, 4), num_layers=num_layers)
-        for name, (spec, boost, success) in (STRATEGIES.items() if strategies else ()):
-            write_run(root / f"alfworld-gigpo-{name}-seed{seed}", spec, seed, success, boost=boost, num_layers=num_layers)
+            write_run(
+                root / f"alfworld-gigpo-layer{k}-seed{seed}",
+                k,
+                seed,
+                round(0.2 + 0.4 * c, 4),
+                num_layers=num_layers,
+            )
+        for name, (spec, boost, success) in STRATEGIES.items() if strategies else ():
+            write_run(
+                root / f"alfworld-gigpo-{name}-seed{seed}",
+                spec,
+                seed,
+                success,
+                boost=boost,
+                num_layers=num_layers,
+            )
     return root
 
 
@@ -135,7 +198,10 @@ def test_analyze_synthetic_sweep(tmp_path):
     np.testing.assert_allclose([r.contribution for r in result.layer_rows], C_TRUE, atol=1e-9)
     for row in result.rows:
         if row.setting != "base":
-            assert row.contribution_ci[0] <= row.contribution + 1e-9 and row.contribution - 1e-9 <= row.contribution_ci[1]
+            assert (
+                row.contribution_ci[0] <= row.contribution + 1e-9
+                and row.contribution - 1e-9 <= row.contribution_ci[1]
+            )
     summary = result.summary()
     assert summary["S_base"] == pytest.approx(0.2) and summary["S_full"] == pytest.approx(0.6)
     assert summary["layers_c_ge_1"] == [3, 4]
@@ -185,23 +251,36 @@ def test_profile_of_a_partial_scan_interpolates_unmeasured_layers(tmp_path):
 
 def test_compare_by_layer_and_by_relative_depth(tmp_path):
     a = analyze(load_sweep(make_sweep(tmp_path / "a", seeds=(0,), strategies=False)), n_boot=50)
-    b = analyze(load_sweep(make_sweep(tmp_path / "b", seeds=(0,), strategies=False, c_true=[1.2 - c for c in C_TRUE])), n_boot=50)
+    b = analyze(
+        load_sweep(
+            make_sweep(tmp_path / "b", seeds=(0,), strategies=False, c_true=[1.2 - c for c in C_TRUE])
+        ),
+        n_boot=50,
+    )
     assert compare(a, a)["spearman"] == pytest.approx(1) and compare(a, a)["matched_by"] == "layer"
     assert compare(a, b)["spearman"] == pytest.approx(-1)
     deep_c = list(np.interp(np.arange(16) / 16, np.arange(8) / 8, C_TRUE))
-    deep = analyze(load_sweep(make_sweep(tmp_path / "deep", seeds=(0,), num_layers=16, strategies=False,
-                                         c_true=deep_c)), n_boot=50)
+    deep = analyze(
+        load_sweep(make_sweep(tmp_path / "deep", seeds=(0,), num_layers=16, strategies=False, c_true=deep_c)),
+        n_boot=50,
+    )
     by_depth = compare(a, deep)
     assert by_depth["matched_by"] == "relative depth" and by_depth["n"] == 8
     assert by_depth["spearman"] == pytest.approx(1, abs=0.02)
 
 
 def test_majority_vote_and_jaccard():
-    models = [{0: {"won": True}, 1: {"won": True}, 2: {"won": False}},
-              {0: {"won": True}, 1: {"won": False}, 2: {"won": False}},
-              {0: {"won": False}, 1: {"won": True}, 2: {"won": True}}]
+    models = [
+        {0: {"won": True}, 1: {"won": True}, 2: {"won": False}},
+        {0: {"won": True}, 1: {"won": False}, 2: {"won": False}},
+        {0: {"won": False}, 1: {"won": True}, 2: {"won": True}},
+    ]
     assert majority_vote(models) == {0: True, 1: True, 2: False}
-    answers = [{0: {"won": False, "answer": "7"}}, {0: {"won": True, "answer": "8"}}, {0: {"won": True, "answer": "8"}}]
+    answers = [
+        {0: {"won": False, "answer": "7"}},
+        {0: {"won": True, "answer": "8"}},
+        {0: {"won": True, "answer": "8"}},
+    ]
     assert majority_vote(answers) == {0: True}
     assert jaccard({1, 2, 3}, {2, 3, 4}) == pytest.approx(0.5)
     assert np.isnan(jaccard(set(), set()))
@@ -211,7 +290,15 @@ def test_paired_sweep_with_episodes_and_ensemble(tmp_path):
     rng = np.random.default_rng(3)
     for k in range(4):
         won = (rng.random(60) < 0.5).astype(int).tolist()
-        write_run(tmp_path / f"alfworld-gigpo-layer{k}-seed0", k, 0, sum(won) / 60, episodes=60, won=won, num_layers=4)
+        write_run(
+            tmp_path / f"alfworld-gigpo-layer{k}-seed0",
+            k,
+            0,
+            sum(won) / 60,
+            episodes=60,
+            won=won,
+            num_layers=4,
+        )
     won = [1] * 45 + [0] * 15
     write_run(tmp_path / "alfworld-gigpo-layerall-seed0", "all", 0, 0.75, episodes=60, won=won, num_layers=4)
     sweep = load_sweep(tmp_path)
@@ -226,10 +313,18 @@ def test_paired_sweep_with_episodes_and_ensemble(tmp_path):
 
 
 def test_layer_weight_changes_by_hand():
-    initial = {"model.layers.0.mlp.weight": np.zeros((2, 2)), "model.layers.0.norm.weight": np.ones(2),
-               "model.layers.3.mlp.weight": np.zeros(3), "model.embed_tokens.weight": np.zeros(2)}
-    trained = {"model.layers.0.mlp.weight": np.full((2, 2), 1.0), "model.layers.0.norm.weight": np.ones(2) + 3,
-               "model.layers.3.mlp.weight": np.array([0.0, 3.0, 4.0]), "model.embed_tokens.weight": np.ones(2)}
+    initial = {
+        "model.layers.0.mlp.weight": np.zeros((2, 2)),
+        "model.layers.0.norm.weight": np.ones(2),
+        "model.layers.3.mlp.weight": np.zeros(3),
+        "model.embed_tokens.weight": np.zeros(2),
+    }
+    trained = {
+        "model.layers.0.mlp.weight": np.full((2, 2), 1.0),
+        "model.layers.0.norm.weight": np.ones(2) + 3,
+        "model.layers.3.mlp.weight": np.array([0.0, 3.0, 4.0]),
+        "model.embed_tokens.weight": np.ones(2),
+    }
     assert layer_weight_changes(trained, initial) == pytest.approx({0: np.sqrt(4 + 18), 3: 5.0})
 
 
@@ -241,10 +336,21 @@ def test_sweep_weight_changes_reads_checkpoints_and_base_weights(tmp_path):
     model_dir.mkdir()
     initial = {f"model.layers.{k}.mlp.weight": torch.zeros(2, 2) for k in range(2)}
     save_file(initial, str(model_dir / "model.safetensors"))
-    full = write_run(tmp_path / "sweep/alfworld-gigpo-layerall-seed0", "all", 0, 0.6, num_layers=2, model_path=str(model_dir))
-    one = write_run(tmp_path / "sweep/alfworld-gigpo-layer1-seed0", 1, 0, 0.5, num_layers=2, model_path=str(model_dir))
-    for run, trained in ((full, {k: v + 1 for k, v in initial.items()}),
-                         (one, {"model.layers.1.mlp.weight": torch.full((2, 2), 2.0)})):
+    full = write_run(
+        tmp_path / "sweep/alfworld-gigpo-layerall-seed0",
+        "all",
+        0,
+        0.6,
+        num_layers=2,
+        model_path=str(model_dir),
+    )
+    one = write_run(
+        tmp_path / "sweep/alfworld-gigpo-layer1-seed0", 1, 0, 0.5, num_layers=2, model_path=str(model_dir)
+    )
+    for run, trained in (
+        (full, {k: v + 1 for k, v in initial.items()}),
+        (one, {"model.layers.1.mlp.weight": torch.full((2, 2), 2.0)}),
+    ):
         (run / "checkpoints").mkdir()
         torch.save({"trained": trained}, run / "checkpoints" / "latest.pt")
     rows = sweep_weight_changes(load_sweep(tmp_path / "sweep"))
@@ -254,17 +360,42 @@ def test_sweep_weight_changes_reads_checkpoints_and_base_weights(tmp_path):
 
 def test_cli_end_to_end_writes_tables_plots_and_profile(tmp_path, capsys):
     make_sweep(tmp_path / "alfworld")
-    make_sweep(tmp_path / "other", seeds=(0,), strategies=False, c_true=[0.2, 0.6, 0.7, 1.0, 1.2, 0.8, 0.5, 0.1])
+    make_sweep(
+        tmp_path / "other", seeds=(0,), strategies=False, c_true=[0.2, 0.6, 0.7, 1.0, 1.2, 0.8, 0.5, 0.1]
+    )
     out = tmp_path / "results"
-    assert analysis_main([str(tmp_path / "alfworld"), "--compare", str(tmp_path / "other"), "--out", str(out),
-                          "--boot", "200"]) == 0
+    assert (
+        analysis_main(
+            [
+                str(tmp_path / "alfworld"),
+                "--compare",
+                str(tmp_path / "other"),
+                "--out",
+                str(out),
+                "--boot",
+                "200",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "layers with C >= 1: 2 [3, 4]" in printed and "Spearman" in printed and "only-top3" in printed
     assert "algo=gigpo trainer.iterations=10 trainer.lr=0.01 full_lr=0.0003 seeds=3 strategies=3" in printed
-    assert "trainer.lr=0.0003 layer=all layer.boost=top3" in printed and "trainer.lr=0.01 layer=top3" in printed
-    for name in ("contribution.csv", "contribution.md", "runs.csv", "per_task_type.csv", "profile.json",
-                 "analysis.json", "success_bars.png", "contribution_by_layer.png", "contribution_by_depth.png",
-                 "rank_scatter.png"):
+    assert (
+        "trainer.lr=0.0003 layer=all layer.boost=top3" in printed and "trainer.lr=0.01 layer=top3" in printed
+    )
+    for name in (
+        "contribution.csv",
+        "contribution.md",
+        "runs.csv",
+        "per_task_type.csv",
+        "profile.json",
+        "analysis.json",
+        "success_bars.png",
+        "contribution_by_layer.png",
+        "contribution_by_depth.png",
+        "rank_scatter.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     assert (out / "contribution.csv").read_text().count("\n") == 1 + 2 + NUM_LAYERS + len(STRATEGIES)
     analysis = json.loads((out / "analysis.json").read_text())

@@ -12,7 +12,10 @@ from layerverl.config import ConfigError, check_overrides, normalize_argv, run_i
     ("overrides", "message"),
     [
         (["algo=foo"], "algo=foo: no such choice; valid: drgrpo, gigpo, grpo"),
-        (["algo.advantage.gama=1"], "algo.advantage.gama: unknown key; valid keys of algo.advantage: episode_stats, gamma"),
+        (
+            ["algo.advantage.gama=1"],
+            "algo.advantage.gama: unknown key; valid keys of algo.advantage: episode_stats, gamma",
+        ),
         (["nonsense.key=1"], "nonsense.key: unknown key; valid keys: algo, backend, env"),
         (["layer.spec=middle"], "layer.spec: unknown layer spec 'middle'; use mid, first"),
         (["layer.spec=top3"], "needs a per-layer profile"),
@@ -25,8 +28,15 @@ def test_bad_overrides_give_one_line(overrides, message):
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize("overrides", [[], ["algo=drgrpo", "layer=all"], ["layer=custom", "layer.spec=[3,4]"],
-                                       ["layer=custom", "layer.spec=all,0,1"]])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["algo=drgrpo", "layer=all"],
+        ["layer=custom", "layer.spec=[3,4]"],
+        ["layer=custom", "layer.spec=all,0,1"],
+    ],
+)
 def test_good_overrides_pass(overrides):
     check_overrides(overrides)
 
@@ -34,41 +44,82 @@ def test_good_overrides_pass(overrides):
 def test_profile_specs_are_checked_against_the_profile(tmp_path):
     profile = tmp_path / "profile.json"
     profile.write_text('{"contribution": {"0": 0.1, "1": 0.9, "2": 0.5, "3": -1.0}}')
-    check_overrides(["layer=custom", "layer.spec=top3", f"layer.profile={profile}"])  # a 4-layer profile ranks 4 layers
+    check_overrides(
+        ["layer=custom", "layer.spec=top3", f"layer.profile={profile}"]
+    )  # a 4-layer profile ranks 4 layers
     check_overrides(["layer=all", "layer.boost=bottom2", f"layer.profile={profile}"])
-    for overrides, message in ((["layer=custom", "layer.spec=top5"], "layer.spec: layer spec 'top5': K must be in 1..4"),
-                               (["layer=all", "layer.boost=top9"], "layer.boost: layer spec 'top9'"),
-                               (["layer=custom", "layer.spec=top3", f"layer.profile={tmp_path}/none.json"], "layer.profile: cannot read")):
+    for overrides, message in (
+        (["layer=custom", "layer.spec=top5"], "layer.spec: layer spec 'top5': K must be in 1..4"),
+        (["layer=all", "layer.boost=top9"], "layer.boost: layer spec 'top9'"),
+        (
+            ["layer=custom", "layer.spec=top3", f"layer.profile={tmp_path}/none.json"],
+            "layer.profile: cannot read",
+        ),
+    ):
         with pytest.raises(ConfigError, match=message):
             check_overrides([f"layer.profile={profile}", *overrides])
 
 
 def test_layer_values_become_specs():
     assert normalize_argv(["layer=mid", "layer=7", "layer=[3,4]", "layer=all,0,1", "algo=grpo"]) == [
-        "layer=mid", "layer=custom", "layer.spec=7", "layer=custom", "layer.spec=[3,4]",
-        "layer=custom", "layer.spec=all,0,1", "algo=grpo"]
+        "layer=mid",
+        "layer=custom",
+        "layer.spec=7",
+        "layer=custom",
+        "layer.spec=[3,4]",
+        "layer=custom",
+        "layer.spec=all,0,1",
+        "algo=grpo",
+    ]
 
 
 def test_run_py_exits_with_the_line_before_work():
-    result = subprocess.run([sys.executable, "run.py", "algo=nope"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "run.py", "algo=nope"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0
     assert result.stderr.strip() == "config error: algo=nope: no such choice; valid: drgrpo, gigpo, grpo"
 
 
 def test_speed_switches_do_not_change_a_runs_identity():
-    config = {"seed": 0, "backend": {"threads": 2}, "trainer": {"lr": 0.01, "reuse_prefix": True, "capture_prefix": True}}
-    older = {"seed": 0, "backend": {"threads": 1}, "trainer": {"lr": 0.01, "reuse_prefix": False}}  # no capture_prefix yet
+    config = {
+        "seed": 0,
+        "backend": {"threads": 2},
+        "trainer": {"lr": 0.01, "reuse_prefix": True, "capture_prefix": True},
+    }
+    older = {
+        "seed": 0,
+        "backend": {"threads": 1},
+        "trainer": {"lr": 0.01, "reuse_prefix": False},
+    }  # no capture_prefix yet
     assert run_identity(config) == run_identity(older)
     assert run_identity(config) != run_identity({**older, "trainer": {"lr": 0.003}})
     assert config["trainer"]["capture_prefix"]  # the caller's config is left as it was
 
 
 def test_options_an_estimator_never_took_do_not_change_a_runs_identity():
-    recorded = {"algo": {"name": "grpo", "advantage": {"gamma": 0.95, "omega": 1.0, "norm_by_std": True,
-                                                       "episode_stats": "steps", "invalid_penalty": 0.1}}}
-    now = {"algo": {"name": "grpo", "advantage": {"norm_by_std": True, "episode_stats": "steps", "invalid_penalty": 0.1}}}
+    recorded = {
+        "algo": {
+            "name": "grpo",
+            "advantage": {
+                "gamma": 0.95,
+                "omega": 1.0,
+                "norm_by_std": True,
+                "episode_stats": "steps",
+                "invalid_penalty": 0.1,
+            },
+        }
+    }
+    now = {
+        "algo": {
+            "name": "grpo",
+            "advantage": {"norm_by_std": True, "episode_stats": "steps", "invalid_penalty": 0.1},
+        }
+    }
     assert run_identity(recorded) == run_identity(now)
-    assert run_identity(recorded) != run_identity({"algo": {"name": "grpo", "advantage": {"norm_by_std": False}}})
+    assert run_identity(recorded) != run_identity(
+        {"algo": {"name": "grpo", "advantage": {"norm_by_std": False}}}
+    )
     gigpo = {"algo": {"name": "gigpo", "advantage": {"gamma": 0.95}}}
     assert run_identity(gigpo) != run_identity({"algo": {"name": "gigpo", "advantage": {"gamma": 0.9}}})
 
@@ -81,18 +132,42 @@ def test_options_an_estimator_never_took_do_not_change_a_runs_identity():
         (["trainer.lr=-0.1"], "trainer.lr: got -0.1 (float); allowed: a number > 0"),
         (["trainer.group_size=0"], "trainer.group_size: got 0 (int); allowed: an integer >= 1"),
         (["trainer.groups=2.5"], "trainer.groups: got 2.5 (float); allowed: an integer >= 1"),
-        (["trainer.drop_zero_advantage=yes"], "trainer.drop_zero_advantage: got 'yes' (str); allowed: true or false"),
-        (["trainer.lr_schedule=linear"], "trainer.lr_schedule: got 'linear' (str); allowed: one of constant, cosine"),
+        (
+            ["trainer.drop_zero_advantage=yes"],
+            "trainer.drop_zero_advantage: got 'yes' (str); allowed: true or false",
+        ),
+        (
+            ["trainer.lr_schedule=linear"],
+            "trainer.lr_schedule: got 'linear' (str); allowed: one of constant, cosine",
+        ),
         (["trainer.top_p=1.5"], "trainer.top_p: got 1.5 (float); allowed: a number > 0 and <= 1"),
-        (["trainer.warmup_iterations=50"], "trainer.warmup_iterations: got 50; allowed: at most trainer.iterations (40)"),
-        (["env=code", "trainer.groups=200"], "trainer.groups: got 200; allowed: at most the 164 tasks of env code"),
-        (["env=textarena", "env.kwargs.game=Nope-v0"], "env.kwargs.game: got 'Nope-v0', not a TextArena game; verified"),
+        (
+            ["trainer.warmup_iterations=50"],
+            "trainer.warmup_iterations: got 50; allowed: at most trainer.iterations (40)",
+        ),
+        (
+            ["env=code", "trainer.groups=200"],
+            "trainer.groups: got 200; allowed: at most the 164 tasks of env code",
+        ),
+        (
+            ["env=textarena", "env.kwargs.game=Nope-v0"],
+            "env.kwargs.game: got 'Nope-v0', not a TextArena game; verified",
+        ),
         (["env=webshop", "env.kwargs.split=nope"], "env.kwargs (env=webshop): split must be one of"),
-        (["+env.kwargs.colour=red"], "env.kwargs.colour: not an argument of env 'alfworld'; valid: split, max_steps"),
+        (
+            ["+env.kwargs.colour=red"],
+            "env.kwargs.colour: not an argument of env 'alfworld'; valid: split, max_steps",
+        ),
         (["env.kwargs.max_steps=many"], "env.kwargs.max_steps: got 'many' (str); allowed: an integer"),
-        (["model.env_kwargs.alfworld.num_receptacles=[1]"], "model.env_kwargs.alfworld.num_receptacles: got - 1 (list)"),
+        (
+            ["model.env_kwargs.alfworld.num_receptacles=[1]"],
+            "model.env_kwargs.alfworld.num_receptacles: got - 1 (list)",
+        ),
         (["model.path=/nonexistent"], "model.path: '/nonexistent' does not exist; pass a local model folder"),
-        (["model.path=Org/Some-Model"], "model.path: 'Org/Some-Model' is a model hub id, and no model hub is reachable"),
+        (
+            ["model.path=Org/Some-Model"],
+            "model.path: 'Org/Some-Model' is a model hub id, and no model hub is reachable",
+        ),
         (["model=qwen2.5-1.5b-instruct"], "model.path: 'Qwen/Qwen2.5-1.5B-Instruct' is a model hub id"),
         (["layer.boost=1"], "layer.boost: Boost trains every layer, so layer.spec must be all (got 'mid')"),
         (["algo.loss.kl_type=kl9"], "algo.loss.kl_type: got 'kl9' (str); allowed: one of kl, k1"),
@@ -120,8 +195,17 @@ def test_model_path_folders(tmp_path):
         assert "pip install" in str(error)
 
 
-COMPOSITIONS = [["env=alfworld"], ["env=webshop"], ["env=textarena"], ["env=code"], ["env=math"],
-                ["algo=grpo"], ["algo=drgrpo"], ["backend=verl"], ["layer=all"]]
+COMPOSITIONS = [
+    ["env=alfworld"],
+    ["env=webshop"],
+    ["env=textarena"],
+    ["env=code"],
+    ["env=math"],
+    ["algo=grpo"],
+    ["algo=drgrpo"],
+    ["backend=verl"],
+    ["layer=all"],
+]
 
 
 def _wrong_value(value):
@@ -171,15 +255,28 @@ def test_every_key_with_a_wrong_typed_value_gives_one_line(choices):
     assert missed == []
 
 
-@pytest.mark.parametrize("overrides", [["trainer.lr=abc"], ["env=textarena", "env.kwargs.game=Nope-v0"],
-                                       ["model.path=/nonexistent"], ["trainer.group_size=0"],
-                                       ["+env.kwargs.colour=red"]])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["trainer.lr=abc"],
+        ["env=textarena", "env.kwargs.game=Nope-v0"],
+        ["model.path=/nonexistent"],
+        ["trainer.group_size=0"],
+        ["+env.kwargs.colour=red"],
+    ],
+)
 def test_run_py_stops_with_one_line_and_writes_nothing(overrides, tmp_path):
     out = tmp_path / "run"
-    result = subprocess.run([sys.executable, "run.py", *overrides, f"hydra.run.dir={out}"], capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "run.py", *overrides, f"hydra.run.dir={out}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0 and result.stdout == ""
-    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("config error: "), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("config error: "), (
+        result.stderr
+    )
     assert not out.exists()
 
 

@@ -23,7 +23,9 @@ KEEPS_OUT = {  # module -> the heavy stacks that importing it must not load
 
 def loaded_after(statement: str, cwd) -> list[str]:
     """The top-level packages a fresh interpreter has loaded after running `statement`."""
-    code = f"import sys, json; {statement}; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    code = (
+        f"import sys, json; {statement}; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=cwd)
     return json.loads(out.stdout.splitlines()[-1])
 
@@ -31,7 +33,9 @@ def loaded_after(statement: str, cwd) -> list[str]:
 @pytest.mark.parametrize("module", sorted(KEEPS_OUT))
 def test_import_loads_no_heavy_stack(module, tmp_path):
     loaded = set(loaded_after(f"import {module}", tmp_path))
-    assert loaded.isdisjoint(KEEPS_OUT[module]), f"import {module} loaded {sorted(loaded & set(KEEPS_OUT[module]))}"
+    assert loaded.isdisjoint(KEEPS_OUT[module]), (
+        f"import {module} loaded {sorted(loaded & set(KEEPS_OUT[module]))}"
+    )
 
 
 def test_scoring_a_math_answer_loads_no_torch(tmp_path):
@@ -44,6 +48,8 @@ def test_verl_finds_our_estimators_as_a_plugin(tmp_path):
 
     Run outside the repo root, where a stale `layerverl.egg-info` of an old build could shadow the installed metadata.
     """
-    statement = ("from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY as r; "
-                 "assert {'gigpo', 'layerverl_grpo', 'layerverl_drgrpo'} <= set(r), sorted(r)")
+    statement = (
+        "from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY as r; "
+        "assert {'gigpo', 'layerverl_grpo', 'layerverl_drgrpo'} <= set(r), sorted(r)"
+    )
     loaded_after(statement, tmp_path)

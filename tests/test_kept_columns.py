@@ -11,7 +11,9 @@ from layerverl.layers import freeze_except
 @pytest.mark.parametrize("family", ["qwen3", "llama", "qwen2"])
 @pytest.mark.parametrize("implementation", ["sdpa", "eager"])
 @pytest.mark.parametrize("padded", [True, False])
-def test_kept_logits_and_gradients_match_full_forward(family, implementation, padded, tiny_causal_lm, left_padded_batch):
+def test_kept_logits_and_gradients_match_full_forward(
+    family, implementation, padded, tiny_causal_lm, left_padded_batch
+):
     model = tiny_causal_lm(family, 3)
     model.config._attn_implementation = implementation
     freeze_except(model, [1])

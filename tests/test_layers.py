@@ -11,10 +11,22 @@ from layerverl.layers import freeze_except, optimizer_groups, resolve_layers, tr
 @pytest.mark.parametrize(
     ("spec", "num_layers", "expected"),
     [
-        ("mid", 28, [14]), ("mid", 36, [18]), ("mid", 8, [4]), ("first", 8, [0]), ("last", 8, [7]),
-        ("all", 3, [0, 1, 2]), (5, 8, [5]), (-1, 8, [7]), ("7", 8, [7]), ([3, 4], 8, [3, 4]),
-        (0.5, 28, [14]), ("0.25", 8, [2]), ("mid3", 28, [12, 13, 14]), ("mid4", 28, [12, 13, 14, 15]),
-        ("mid2", 8, [3, 4]), ("MID", 8, [4]),
+        ("mid", 28, [14]),
+        ("mid", 36, [18]),
+        ("mid", 8, [4]),
+        ("first", 8, [0]),
+        ("last", 8, [7]),
+        ("all", 3, [0, 1, 2]),
+        (5, 8, [5]),
+        (-1, 8, [7]),
+        ("7", 8, [7]),
+        ([3, 4], 8, [3, 4]),
+        (0.5, 28, [14]),
+        ("0.25", 8, [2]),
+        ("mid3", 28, [12, 13, 14]),
+        ("mid4", 28, [12, 13, 14, 15]),
+        ("mid2", 8, [3, 4]),
+        ("MID", 8, [4]),
     ],
 )
 def test_resolve_layers(spec, num_layers, expected):
@@ -43,8 +55,11 @@ def test_freeze_only_chosen_layer_trains(family, tiny_causal_lm):
     report = freeze_except(model, [2])
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith("model.layers.2.") for n in trainable)
-    assert report["trainable_params"] == report["per_layer_params"] == sum(
-        p.numel() for p in model.model.layers[2].parameters())
+    assert (
+        report["trainable_params"]
+        == report["per_layer_params"]
+        == sum(p.numel() for p in model.model.layers[2].parameters())
+    )
     assert report["total_params"] > report["trainable_params"]
 
 
@@ -62,14 +77,19 @@ def test_gradients_flow_through_frozen_layers_and_frozen_stay_identical(tiny_cau
         changed = not torch.equal(param, before[name])
         assert changed == name.startswith("model.layers.1."), name
     assert {id(p) for g in optimizer.param_groups for p in g["params"]} == {
-        id(p) for p in model.model.layers[1].parameters()}
+        id(p) for p in model.model.layers[1].parameters()
+    }
 
 
 def test_all_with_embeddings_and_head_trains_everything_tied_once(tiny_causal_lm):
     model = tiny_causal_lm("qwen3", tie=True)
     report = freeze_except(model, list(range(4)), train_embeddings=True, train_lm_head=True)
     assert all(p.requires_grad for p in model.parameters())
-    assert report["trainable_params"] == report["total_params"] == sum(p.numel() for p in trainable_parameters(model))
+    assert (
+        report["trainable_params"]
+        == report["total_params"]
+        == sum(p.numel() for p in trainable_parameters(model))
+    )
 
 
 def test_boost_groups_speed_up_chosen_layers(tiny_causal_lm):

@@ -24,8 +24,10 @@ def test_micro_batches_sum_to_the_mini_batch_loss(mode):
     config = LossConfig(loss_agg_mode=mode, loss_scale_factor=5)
     tokens, seqs = int(mask.sum()), int((mask.sum(-1) > 0).sum())
     whole, _ = actor_loss(config, log_prob, old, adv, mask, tokens, seqs)
-    parts = sum(actor_loss(config, log_prob[s], old[s], adv[s], mask[s], tokens, seqs)[0]
-                for s in (slice(0, 2), slice(2, 6)))
+    parts = sum(
+        actor_loss(config, log_prob[s], old[s], adv[s], mask[s], tokens, seqs)[0]
+        for s in (slice(0, 2), slice(2, 6))
+    )
     torch.testing.assert_close(parts, whole)
 
 
@@ -39,15 +41,26 @@ def test_unclipped_ratio_one_gives_minus_mean_advantage():
 def test_kl_and_entropy_terms():
     log_prob, old, adv, mask = batch()
     base, _ = actor_loss(LossConfig(), log_prob, old, adv, mask, int(mask.sum()), 6)
-    same_ref, m = actor_loss(LossConfig(kl_coef=0.5), log_prob, old, adv, mask, int(mask.sum()), 6,
-                             ref_log_prob=log_prob.detach())
+    same_ref, m = actor_loss(
+        LossConfig(kl_coef=0.5), log_prob, old, adv, mask, int(mask.sum()), 6, ref_log_prob=log_prob.detach()
+    )
     torch.testing.assert_close(same_ref, base)
     assert m["actor/kl_loss"] == pytest.approx(0.0, abs=1e-7)
-    shifted, m = actor_loss(LossConfig(kl_coef=0.5), log_prob, old, adv, mask, int(mask.sum()), 6,
-                            ref_log_prob=log_prob.detach() - 1.0)
+    shifted, m = actor_loss(
+        LossConfig(kl_coef=0.5),
+        log_prob,
+        old,
+        adv,
+        mask,
+        int(mask.sum()),
+        6,
+        ref_log_prob=log_prob.detach() - 1.0,
+    )
     assert m["actor/kl_loss"] > 0 and shifted > base
     entropy = torch.full((6, 5), 2.0)
-    bonus, m = actor_loss(LossConfig(entropy_coeff=0.1), log_prob, old, adv, mask, int(mask.sum()), 6, entropy=entropy)
+    bonus, m = actor_loss(
+        LossConfig(entropy_coeff=0.1), log_prob, old, adv, mask, int(mask.sum()), 6, entropy=entropy
+    )
     torch.testing.assert_close(bonus, base - 0.2)
     assert m["actor/entropy"] == pytest.approx(2.0)
 

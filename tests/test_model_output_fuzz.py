@@ -19,17 +19,53 @@ MULTI_TURN = {  # env name -> kwargs small enough for a quick test
     "textarena/Sudoku-v0": {"max_steps": 6},
     "textarena/Minesweeper-v0": {"max_steps": 6},
 }
-PIECES = ["\x00", "\ud800", "\udfff", "\u202e", "\ufeff", "\u0301" * 30, "🙂", "向右", "\r\n", "\t", "\x1b[2J",
-          "<action>", "</action>", "<think>", "</think>", "search[", "click[", "]", "[", "go to", "take", "\\",
-          "'", '"', "%s", "{0}", "${env.name}", " " * 200, "\u2028", "\x7f", "NaN", "-1e309"]
+PIECES = [
+    "\x00",
+    "\ud800",
+    "\udfff",
+    "\u202e",
+    "\ufeff",
+    "\u0301" * 30,
+    "🙂",
+    "向右",
+    "\r\n",
+    "\t",
+    "\x1b[2J",
+    "<action>",
+    "</action>",
+    "<think>",
+    "</think>",
+    "search[",
+    "click[",
+    "]",
+    "[",
+    "go to",
+    "take",
+    "\\",
+    "'",
+    '"',
+    "%s",
+    "{0}",
+    "${env.name}",
+    " " * 200,
+    "\u2028",
+    "\x7f",
+    "NaN",
+    "-1e309",
+]
 
 
 def fuzzed_responses(seed: int, count: int) -> list[str]:
     """Random mixes of odd characters and action-like fragments, plus a few huge ones."""
     rng = random.Random(seed)
     texts = ["".join(rng.choice(PIECES) for _ in range(rng.randint(0, 40))) for _ in range(count)]
-    texts += ["<action>" + "x" * 200_000 + "</action>", "\x00" * 100_000, "<action>" + "\ud800" * 5000 + "</action>",
-              "<action>" * 20_000, "".join(chr(rng.randrange(0x110000)) for _ in range(5000))]
+    texts += [
+        "<action>" + "x" * 200_000 + "</action>",
+        "\x00" * 100_000,
+        "<action>" + "\ud800" * 5000 + "</action>",
+        "<action>" * 20_000,
+        "".join(chr(rng.randrange(0x110000)) for _ in range(5000)),
+    ]
     return texts
 
 
@@ -73,8 +109,11 @@ def test_parse_action_is_linear_in_the_response():
     """160 KB of unclosed tags took 31 s with the regex alone; the first complete tag pair still wins."""
     import time
 
-    cases = [("<action>" * 20_000, None), ("<ACTION>" * 10_000 + "go</action>", "<ACTION>" * 9_999 + "go"),
-             ("x<action>a</action><action>b</action>", "a")]
+    cases = [
+        ("<action>" * 20_000, None),
+        ("<ACTION>" * 10_000 + "go</action>", "<ACTION>" * 9_999 + "go"),
+        ("x<action>a</action><action>b</action>", "a"),
+    ]
     for text, inner in cases:
         start = time.perf_counter()
         action, valid = parse_action(text)
@@ -82,4 +121,4 @@ def test_parse_action_is_linear_in_the_response():
         if inner is None:
             assert not valid
         else:
-            assert action == " ".join(inner.split())[:len(action)] and action
+            assert action == " ".join(inner.split())[: len(action)] and action

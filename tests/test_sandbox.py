@@ -23,16 +23,24 @@ from envs.rewards import sandbox as sandbox_module
 from envs.rewards.sandbox import ISOLATING_KINDS, SandboxUnavailableError
 from layerverl.rewards import compute_score, sandbox_kind
 
-SQUARE_TESTS = {"test": "def check(candidate):\n    assert candidate(2) == 4\n    assert candidate(3) == 9\n",
-                "entry_point": "square"}
+SQUARE_TESTS = {
+    "test": "def check(candidate):\n    assert candidate(2) == 4\n    assert candidate(3) == 9\n",
+    "entry_point": "square",
+}
 LIMITS = {"timeout_s": 1.0, "memory_mb": 256}  # resource attacks: short, to keep the suite fast
 # attacks that end at once when contained, and correct solutions: room for a loaded machine, so an escape has
 # time to finish (and score 1) and a right answer is never cut short
 ROOMY = {"timeout_s": 10.0, "memory_mb": 256}
 MARKER = f"layerverl-attack-test-{os.getpid()}"
 SHARED_DIR = f"/tmp/{MARKER}-shared"  # world-writable, outside the sandbox, owned by us
-ESCAPE_PATHS = [f"/tmp/{MARKER}", f"/var/tmp/{MARKER}", f"/dev/shm/{MARKER}", f"/root/{MARKER}",
-                f"{SHARED_DIR}/{MARKER}", str(Path(__file__).resolve().parent / MARKER)]
+ESCAPE_PATHS = [
+    f"/tmp/{MARKER}",
+    f"/var/tmp/{MARKER}",
+    f"/dev/shm/{MARKER}",
+    f"/root/{MARKER}",
+    f"{SHARED_DIR}/{MARKER}",
+    str(Path(__file__).resolve().parent / MARKER),
+]
 SECRET = f"/tmp/{MARKER}-secret"  # world-readable host file
 REPO_FILE = str(Path(__file__).resolve())
 
@@ -43,7 +51,8 @@ ATTACKS = {
     "memory_bomb": "blocks = []\nwhile True:\n    blocks.append(bytearray(50_000_000))\n",
     "write_outside": "".join(
         f"try:\n    open({p!r}, 'w').write('escaped')\nexcept OSError:\n    pass\n" for p in ESCAPE_PATHS
-    ) + "def square(x):\n    return 0\n",
+    )
+    + "def square(x):\n    return 0\n",
     "outlive_call": textwrap.dedent(f"""\
         import os, subprocess, time
         subprocess.Popen(["python3", "-c", "import time; time.sleep(60)  # {MARKER}"], start_new_session=True)
@@ -52,12 +61,13 @@ ATTACKS = {
             os.execvp("python3", ["python3", "-c", "import time; time.sleep(60)  # {MARKER}"])
         time.sleep(0.3)
         """),
-    "kill_parent": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(-1, signal.SIGKILL)\n" + CORRECT,
+    "kill_parent": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(-1, signal.SIGKILL)\n"
+    + CORRECT,
     "sys_exit_before_tests": CORRECT + "import sys\nsys.exit(0)\n",
     "os_exit_before_tests": CORRECT + "import os\nos._exit(0)\n",
     "exit_inside_candidate": "def square(x):\n    raise SystemExit(0)\n",
     "fake_assertion_error": "import builtins\nbuiltins.AssertionError = type('Fake', (Exception,), {})\n"
-                            "def square(x):\n    return 0\n",
+    "def square(x):\n    return 0\n",
     "monkeypatch_and_forge": textwrap.dedent("""\
         import atexit, builtins, os
         builtins.isinstance = lambda *a: True
@@ -71,9 +81,10 @@ ATTACKS = {
             return 0
         """),
     "huge_output": "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n",
-    "recursion_bomb": "import sys\nsys.setrecursionlimit(10**8)\ndef f(n):\n    return f(n + 1)\nf(0)\n" + CORRECT,
+    "recursion_bomb": "import sys\nsys.setrecursionlimit(10**8)\ndef f(n):\n    return f(n + 1)\nf(0)\n"
+    + CORRECT,
     "ignore_signals": "import signal\nfor s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGXCPU):\n"
-                      "    signal.signal(s, signal.SIG_IGN)\nwhile True:\n    pass\n",
+    "    signal.signal(s, signal.SIG_IGN)\nwhile True:\n    pass\n",
 }
 
 
@@ -99,7 +110,11 @@ def _sandbox_pids() -> list[int]:
             continue
         uid = int(status.split("Uid:")[1].split()[0])
         zombie = "State:\tZ" in status
-        in_range = sandbox_module.SANDBOX_UID_BASE <= uid < sandbox_module.SANDBOX_UID_BASE + sandbox_module.SANDBOX_UID_SPAN
+        in_range = (
+            sandbox_module.SANDBOX_UID_BASE
+            <= uid
+            < sandbox_module.SANDBOX_UID_BASE + sandbox_module.SANDBOX_UID_SPAN
+        )
         if not zombie and (in_range or MARKER.encode() in cmdline):
             found.append(int(entry.name))
     return found
@@ -124,8 +139,11 @@ def isolation(request, monkeypatch):
         try:
             _SETUPS[kind] = sandbox_module._get_setup()
         except SandboxUnavailableError as exc:
-            if kind == "bwrap" and sandbox_module._bwrap_binary() is None and kind not in os.environ.get(
-                    sandbox_module.SANDBOX_ENV, ""):
+            if (
+                kind == "bwrap"
+                and sandbox_module._bwrap_binary() is None
+                and kind not in os.environ.get(sandbox_module.SANDBOX_ENV, "")
+            ):
                 pytest.skip(f"bubblewrap is not installed: {exc}")
             raise
     monkeypatch.setattr(sandbox_module, "_setup", _SETUPS[kind])
@@ -215,7 +233,9 @@ TCP_ESCAPE = """
 NETWORK_ATTACKS = {
     "tcp": ((socket.AF_INET, socket.SOCK_STREAM, ("127.0.0.1", 0)), TCP_ESCAPE),
     "tcp6": ((socket.AF_INET6, socket.SOCK_STREAM, ("::1", 0)), TCP_ESCAPE),
-    "udp": ((socket.AF_INET, socket.SOCK_DGRAM, ("127.0.0.1", 0)), """
+    "udp": (
+        (socket.AF_INET, socket.SOCK_DGRAM, ("127.0.0.1", 0)),
+        """
         def escaped():
             import socket
             try:
@@ -226,8 +246,11 @@ NETWORK_ATTACKS = {
                 return s.recv(4) == b"pong"
             except OSError:
                 return False
-        """),
-    "abstract_unix": ((socket.AF_UNIX, socket.SOCK_STREAM, f"\0{MARKER}"), """
+        """,
+    ),
+    "abstract_unix": (
+        (socket.AF_UNIX, socket.SOCK_STREAM, f"\0{MARKER}"),
+        """
         def escaped():
             import socket
             try:
@@ -237,7 +260,8 @@ NETWORK_ATTACKS = {
                 return s.recv(4) == b"pong"
             except OSError:
                 return False
-        """),
+        """,
+    ),
 }
 
 
@@ -273,14 +297,16 @@ def test_http_request_to_the_host_is_refused(isolation):
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    candidate = _square_if(textwrap.dedent(f"""
+    candidate = _square_if(
+        textwrap.dedent(f"""
         def escaped():
             import urllib.request
             try:
                 return urllib.request.urlopen("http://127.0.0.1:{server.server_port}/x", timeout=1).read() == b"pong"
             except OSError:
                 return False
-        """))
+        """)
+    )
     try:
         out = compute_score("code", _fence(candidate), SQUARE_TESTS, **ROOMY)
     finally:
@@ -292,19 +318,19 @@ def test_http_request_to_the_host_is_refused(isolation):
 
 HOST_VIEW_ATTACKS = {
     "read_world_readable_tmp_file": f"def escaped():\n    try:\n        return open({SECRET!r}).read() == 'host secret'\n"
-                                    "    except OSError:\n        return False\n",
+    "    except OSError:\n        return False\n",
     "read_the_repository": f"import os\ndef escaped():\n    return os.path.exists({REPO_FILE!r})\n",
     "read_etc_passwd": "def escaped():\n    try:\n        return 'root:' in open('/etc/passwd').read()\n"
-                       "    except OSError:\n        return False\n",
+    "    except OSError:\n        return False\n",
     "see_host_processes": "import os\ndef escaped():\n    for pid in os.listdir('/proc') if os.path.isdir('/proc') else []:\n"
-                          "        try:\n            if b'pytest' in open(f'/proc/{pid}/cmdline', 'rb').read():\n"
-                          "                return True\n        except OSError:\n            pass\n    return False\n",
+    "        try:\n            if b'pytest' in open(f'/proc/{pid}/cmdline', 'rb').read():\n"
+    "                return True\n        except OSError:\n            pass\n    return False\n",
     "write_shared_dir_and_read_back": f"def escaped():\n    try:\n        open({SHARED_DIR!r} + '/{MARKER}', 'w').write('x')\n"
-                                      "        return True\n    except OSError:\n        return False\n",
+    "        return True\n    except OSError:\n        return False\n",
     "capabilities_left": "def escaped():\n    status = open('/proc/self/status').read()\n"
-                         "    return status.split('CapEff:')[1].split()[0].strip('0') != ''\n",
+    "    return status.split('CapEff:')[1].split()[0].strip('0') != ''\n",
     "mount_over_system_dir": "import ctypes\ndef escaped():\n    libc = ctypes.CDLL(None)\n"
-                             "    return libc.mount(b'tmpfs', b'/usr', b'tmpfs', 0, None) == 0\n",
+    "    return libc.mount(b'tmpfs', b'/usr', b'tmpfs', 0, None) == 0\n",
 }
 
 
@@ -320,8 +346,13 @@ def test_correct_solutions_still_pass(isolation):
     stdio = {"inputs": ["2 3\n", "10 -4\n"], "outputs": ["5\n", "6\n"]}
     program = "a, b = map(int, input().split())\nprint(a + b)\n"
     assert compute_score("code", _fence(program), stdio, **ROOMY)["score"] == 1.0
-    scratch = "import os, tempfile\nopen('here.txt', 'w').write('ok')\ntempfile.TemporaryFile().write(b'x')\n" + CORRECT
-    assert compute_score("code", _fence(scratch), SQUARE_TESTS, **ROOMY)["score"] == 1.0  # its own dir and /tmp
+    scratch = (
+        "import os, tempfile\nopen('here.txt', 'w').write('ok')\ntempfile.TemporaryFile().write(b'x')\n"
+        + CORRECT
+    )
+    assert (
+        compute_score("code", _fence(scratch), SQUARE_TESTS, **ROOMY)["score"] == 1.0
+    )  # its own dir and /tmp
 
 
 # -- failing closed ---------------------------------------------------------------------------------------
@@ -332,8 +363,11 @@ def no_isolation(monkeypatch):
     monkeypatch.setattr(sandbox_module, "_setup", None)
     monkeypatch.setattr(sandbox_module, "_bwrap_binary", lambda: None)
     real_works = sandbox_module._works
-    monkeypatch.setattr(sandbox_module, "_works", lambda setup: "unshare: Operation not permitted"
-                        if setup.kind == "unshare" else real_works(setup))
+    monkeypatch.setattr(
+        sandbox_module,
+        "_works",
+        lambda setup: "unshare: Operation not permitted" if setup.kind == "unshare" else real_works(setup),
+    )
 
 
 def test_no_isolation_refuses_to_run_code_in_one_line(no_isolation):
@@ -350,8 +384,13 @@ def test_unisolated_runs_only_when_named(no_isolation, monkeypatch):
     assert sandbox_kind() == "unisolated" == sandbox_module.isolation_record(True)
 
 
-@pytest.mark.parametrize(("value", "message"), [("process", "now named LAYERVERL_SANDBOX=unisolated"),
-                                                 ("docker", "must be one of bwrap, unshare, unisolated")])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("process", "now named LAYERVERL_SANDBOX=unisolated"),
+        ("docker", "must be one of bwrap, unshare, unisolated"),
+    ],
+)
 def test_bad_sandbox_setting_fails_closed(value, message, monkeypatch):
     monkeypatch.setenv(sandbox_module.SANDBOX_ENV, value)
     monkeypatch.setattr(sandbox_module, "_setup", None)
@@ -373,8 +412,18 @@ def test_runs_record_the_isolation_in_summary_and_report(tmp_path):
     base = {"success": 0.5, "ci": [0.1, 0.9], "episodes": 4}
     for env, expected in (("code", sandbox_kind()), ("alfworld", "none (this run scores no code)")):
         cfg = OmegaConf.create({"env": {"name": env, "kwargs": {}}})
-        summary = {"env": env, "algo": "grpo", "layers": [1], "num_layers": 2, "trainable_params": 1,
-                   "total_params": 2, "wall_time_s": 1.0, "iterations": 0, "base": {"t": base}, "final": {"t": base}}
+        summary = {
+            "env": env,
+            "algo": "grpo",
+            "layers": [1],
+            "num_layers": 2,
+            "trainable_params": 1,
+            "total_params": 2,
+            "wall_time_s": 1.0,
+            "iterations": 0,
+            "base": {"t": base},
+            "final": {"t": base},
+        }
         write_report(tmp_path / env, cfg, summary, [])
         assert json.loads((tmp_path / env / "summary.json").read_text())["code_sandbox"] == expected
         assert f"code sandbox isolation: {expected}" in (tmp_path / env / "report.md").read_text()

@@ -24,9 +24,15 @@ from layerverl.sweep import (
     summary_complete,
 )
 
-SUMMARY = {"env": "alfworld", "algo": "gigpo", "layers": [2], "num_layers": 4, "iterations": 3,
-           "base": {"valid_unseen": {"success": 0.1, "ci": [0, 1], "episodes": 10}},
-           "final": {"valid_unseen": {"success": 0.4, "ci": [0, 1], "episodes": 10}}}
+SUMMARY = {
+    "env": "alfworld",
+    "algo": "gigpo",
+    "layers": [2],
+    "num_layers": 4,
+    "iterations": 3,
+    "base": {"valid_unseen": {"success": 0.1, "ci": [0, 1], "episodes": 10}},
+    "final": {"valid_unseen": {"success": 0.4, "ci": [0, 1], "episodes": 10}},
+}
 
 
 def finish(run_dir: Path, config: dict, summary: dict | None = SUMMARY, checkpoint: bool = False) -> Path:
@@ -72,18 +78,28 @@ def test_run_status_on_a_fake_tree(tmp_path):
 
 def test_job_config_matches_hydra_composition():
     cfg = compose(["trainer.iterations=3"])
-    for overrides, job in ((["layer=2", "seed=1"], Job("layer2", 1, ("layer=2",), "layer")),
-                           (["layer=all", "layer.boost=top2", "layer.profile=/p.json", "seed=0"],
-                            Job("boost-top2", 0, ("layer=all", "layer.boost=top2", "layer.profile=/p.json"), "b"))):
-        composed = OmegaConf.to_container(compose(normalize_argv(["trainer.iterations=3", *overrides])), resolve=True)
+    for overrides, job in (
+        (["layer=2", "seed=1"], Job("layer2", 1, ("layer=2",), "layer")),
+        (
+            ["layer=all", "layer.boost=top2", "layer.profile=/p.json", "seed=0"],
+            Job("boost-top2", 0, ("layer=all", "layer.boost=top2", "layer.profile=/p.json"), "b"),
+        ),
+    ):
+        composed = OmegaConf.to_container(
+            compose(normalize_argv(["trainer.iterations=3", *overrides])), resolve=True
+        )
         assert job_config(cfg, job) == composed
 
 
 def test_plan_skips_done_resumes_crashed_and_groups_the_rest(tmp_path):
     args = ["trainer.iterations=3", "layers=0,2", "seeds=2", "num_layers=4", f"sweep_dir={tmp_path}"]
     cfg = compose(["trainer.iterations=3"])
-    done = [Job("base", 0, ("layer=all", "trainer.iterations=0"), "base"), Job("layerall", 0, ("layer=all",), "layer"),
-            Job("layer0", 0, ("layer=0",), "layer"), Job("layer2", 0, ("layer=2",), "layer")]
+    done = [
+        Job("base", 0, ("layer=all", "trainer.iterations=0"), "base"),
+        Job("layerall", 0, ("layer=all",), "layer"),
+        Job("layer0", 0, ("layer=0",), "layer"),
+        Job("layer2", 0, ("layer=2",), "layer"),
+    ]
     for job in done:
         finish(tmp_path / run_dir_name(cfg, job), job_config(cfg, job))
     crashed = Job("layer2", 1, ("layer=2",), "layer")
@@ -92,8 +108,10 @@ def test_plan_skips_done_resumes_crashed_and_groups_the_rest(tmp_path):
     plan = plan_sweep(args, python="python")
     assert plan.counts() == {"done": 4, "resume": 1, "new": 3, "conflict": 0}
     commands = [" ".join(c[1:]) for c in plan.commands]
-    assert any("layer=all,0,2 seed=1 " in c and "subdir=alfworld-gigpo-layer${layer.spec}-seed${seed}" in c
-               for c in commands)
+    assert any(
+        "layer=all,0,2 seed=1 " in c and "subdir=alfworld-gigpo-layer${layer.spec}-seed${seed}" in c
+        for c in commands
+    )
     base = next(c for c in commands if "subdir=alfworld-gigpo-base-seed${seed}" in c)
     assert "seed=1 " in base and "trainer.iterations=0" in base and "trainer.iterations=3" not in base
     assert all(f"hydra.sweep.dir={tmp_path}" in c for c in commands) and len(commands) == 2
@@ -112,38 +130,55 @@ def test_finished_sweep_launches_nothing_and_conflicts_stop(tmp_path, capsys):
 def test_strategy_jobs_use_the_profile(tmp_path):
     profile = tmp_path / "profile.json"
     profile.write_text(json.dumps({"contribution": {str(k): k for k in range(4)}}))
-    plan = plan_sweep(["seeds=2", "strategies=2", f"profile={profile}", "num_layers=4", f"sweep_dir={tmp_path}"])
+    plan = plan_sweep(
+        ["seeds=2", "strategies=2", f"profile={profile}", "num_layers=4", f"sweep_dir={tmp_path}"]
+    )
     assert sorted({j.tag for j in plan.jobs}) == sorted(strategy_overrides(2, profile))
     commands = [" ".join(c) for c in plan.commands]
     assert len(commands) == 5 and all("seed=0,1" in c for c in commands)
     assert any(f"layer=all layer.boost=top2 layer.profile={profile}" in c for c in commands)
     with pytest.raises(ConfigError, match="profile"):
         plan_sweep(["strategies=2", "num_layers=4"])
-    rated = plan_sweep(["strategies=2", f"profile={profile}", "full_lr=3e-4", "num_layers=4", f"sweep_dir={tmp_path}"])
+    rated = plan_sweep(
+        ["strategies=2", f"profile={profile}", "full_lr=3e-4", "num_layers=4", f"sweep_dir={tmp_path}"]
+    )
     lrs = {j.tag: job_config(compose([]), j)["trainer"]["lr"] for j in rated.jobs}
     assert lrs["boost-top2"] == lrs["boost-bottom2"] == pytest.approx(3e-4)  # Boost trains every layer
     assert lrs["only-top2"] == lrs["mid2"] == compose([]).trainer.lr
 
 
 def test_full_run_can_have_its_own_learning_rate(tmp_path):
-    plan = plan_sweep(["layers=0,1", "seeds=1", "full_lr=3e-4", "num_layers=4", f"sweep_dir={tmp_path}"], python="py")
+    plan = plan_sweep(
+        ["layers=0,1", "seeds=1", "full_lr=3e-4", "num_layers=4", f"sweep_dir={tmp_path}"], python="py"
+    )
     full = next(j for j in plan.jobs if j.tag == "layerall")
-    assert job_config(compose([]), full)["trainer"]["lr"] == pytest.approx(3e-4)  # a float, as Hydra parses it
+    assert job_config(compose([]), full)["trainer"]["lr"] == pytest.approx(
+        3e-4
+    )  # a float, as Hydra parses it
     commands = [" ".join(c[1:]) for c in plan.commands]
-    assert any("layer=all trainer.lr=3e-4 seed=0 " in c and "subdir=alfworld-gigpo-layerall-seed${seed}" in c
-               for c in commands)
+    assert any(
+        "layer=all trainer.lr=3e-4 seed=0 " in c and "subdir=alfworld-gigpo-layerall-seed${seed}" in c
+        for c in commands
+    )
     assert any(" layer=0,1 seed=0 " in c for c in commands)
 
 
 def test_parallel_splits_by_seed_and_shares_the_cores(tmp_path):
     cfg = compose([])
     done = Job("base", 0, ("layer=all", "trainer.iterations=0"), "base")
-    finish(tmp_path / run_dir_name(cfg, done), job_config(cfg, done) | {"backend": {"name": "local", "threads": 1}})
-    plan = plan_sweep(["layers=0,1", "seeds=2", "parallel=2", "num_layers=4", f"sweep_dir={tmp_path}"], python="py")
+    finish(
+        tmp_path / run_dir_name(cfg, done),
+        job_config(cfg, done) | {"backend": {"name": "local", "threads": 1}},
+    )
+    plan = plan_sweep(
+        ["layers=0,1", "seeds=2", "parallel=2", "num_layers=4", f"sweep_dir={tmp_path}"], python="py"
+    )
     assert plan.status[done] == "done"  # a run that went at another thread count is the same run
     threads = f"backend.threads={max(1, (os.cpu_count() or 1) // 2)}"
     commands = [" ".join(c[1:]) for c in plan.commands]
-    assert all(threads in c for c in commands) and len(commands) == 7  # one per run: base 1; all, 0, 1 for seeds 0, 1
+    assert (
+        all(threads in c for c in commands) and len(commands) == 7
+    )  # one per run: base 1; all, 0, 1 for seeds 0, 1
     assert sum(" layer=1 seed=0 " in c for c in commands) == 1 and sum("seed=0,1" in c for c in commands) == 0
     with pytest.raises(ConfigError, match="parallel"):
         plan_sweep(["parallel=0", "num_layers=4"])
@@ -152,7 +187,11 @@ def test_parallel_splits_by_seed_and_shares_the_cores(tmp_path):
 def test_side_by_side_launch_logs_each_command_and_counts_failures(tmp_path):
     commands = [[sys.executable, "-c", f"print('run {k}'); raise SystemExit({k % 2})"] for k in range(3)]
     assert run_side_by_side(commands, 2, tmp_path) == 1
-    assert [(tmp_path / f"launch-{k}.log").read_text().strip() for k in range(3)] == ["run 0", "run 1", "run 2"]
+    assert [(tmp_path / f"launch-{k}.log").read_text().strip() for k in range(3)] == [
+        "run 0",
+        "run 1",
+        "run 2",
+    ]
 
 
 def test_sweep_keys_the_sweep_sets_are_refused():

@@ -45,7 +45,11 @@ def test_code_episode_keeps_newlines():
 
 
 def test_generator_is_deterministic_and_graded():
-    first, again, other = generate_problems(50, seed=7), generate_problems(50, seed=7), generate_problems(50, seed=8)
+    first, again, other = (
+        generate_problems(50, seed=7),
+        generate_problems(50, seed=7),
+        generate_problems(50, seed=8),
+    )
     assert first == again and first != other
     assert {p.difficulty for p in first} == set(DIFFICULTIES)
     assert any("frac" in p.answer for p in first) and any(p.answer.lstrip("-").isdigit() for p in first)
@@ -62,9 +66,14 @@ def test_user_files(tmp_path):
     import pandas
 
     parquet = tmp_path / "code.parquet"
-    pandas.DataFrame([{"prompt": [{"role": "user", "content": "Add two numbers from stdin."}],
-                       "reward_model": {"ground_truth": json.dumps({"inputs": ["1 2\n"], "outputs": ["3\n"]})}}]
-                     ).to_parquet(parquet)
+    pandas.DataFrame(
+        [
+            {
+                "prompt": [{"role": "user", "content": "Add two numbers from stdin."}],
+                "reward_model": {"ground_truth": json.dumps({"inputs": ["1 2\n"], "outputs": ["3\n"]})},
+            }
+        ]
+    ).to_parquet(parquet)
     env = envs.make("code", dataset=str(parquet), split="train")
     obs, _ = env.reset(seed=0)
     assert obs.startswith("Add two numbers")
@@ -85,8 +94,10 @@ def test_arithmetic_splits_are_disjoint_by_pair():
     splits = {name: arithmetic_problems(name) for name in ("train", "valid", "test")}
     assert sum(map(len, splits.values())) == 30 * 30 + 11 * 11
     assert len(splits["test"]) >= 300
-    pairs = {name: {frozenset(p.question.split("?")[0].split()[2::2]) | {p.question.split()[3]} for p in problems}
-             for name, problems in splits.items()}
+    pairs = {
+        name: {frozenset(p.question.split("?")[0].split()[2::2]) | {p.question.split()[3]} for p in problems}
+        for name, problems in splits.items()
+    }
     assert not pairs["train"] & pairs["test"] and not pairs["train"] & pairs["valid"]
     env = envs.make("math", dataset="arithmetic", split="test")
     assert env.unwrapped.tasks[0]["prompt"].startswith("What is ")
@@ -116,4 +127,7 @@ def test_rollout_hands_single_turn_envs_the_whole_response():
         rollout = collect_rollout(batch, Answer(), load_template("math", "think"), seeds=[0], group_size=2)
     assert [s.action for s in rollout.steps] == ["First line\nso \\boxed{2}"] * 2  # "What is 1 + 1?"
     assert all(s.valid for s in rollout.steps) and [t.won for t in rollout.trajectories] == [True, True]
-    assert rollout.steps[0].prompt == "What is 1 + 1?\nReason step by step, then put your final answer in \\boxed{}."
+    assert (
+        rollout.steps[0].prompt
+        == "What is 1 + 1?\nReason step by step, then put your final answer in \\boxed{}."
+    )

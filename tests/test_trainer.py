@@ -17,10 +17,18 @@ from layerverl.report import rolling_mean
 from layerverl.trainer import train
 
 FAST = [
-    "trainer.iterations=2", "trainer.groups=2", "trainer.group_size=2", "trainer.eval_episodes=2",
-    "trainer.eval_batch_size=2", "trainer.micro_batch_size=8", "trainer.checkpoint_every=1",
-    "trainer.drop_zero_advantage=false", "algo.loss.entropy_coeff=0.01", "model.max_new_tokens=6",
-    "++env.kwargs.max_steps=3", "model.env_kwargs.alfworld.max_steps=3",
+    "trainer.iterations=2",
+    "trainer.groups=2",
+    "trainer.group_size=2",
+    "trainer.eval_episodes=2",
+    "trainer.eval_batch_size=2",
+    "trainer.micro_batch_size=8",
+    "trainer.checkpoint_every=1",
+    "trainer.drop_zero_advantage=false",
+    "algo.loss.entropy_coeff=0.01",
+    "model.max_new_tokens=6",
+    "++env.kwargs.max_steps=3",
+    "model.env_kwargs.alfworld.max_steps=3",
 ]
 
 
@@ -33,8 +41,12 @@ def tiny_path(tmp_path_factory):
         observation, info = env.reset(seed=seed)
         texts += [observation, *info["admissible_actions"]]
     tokenizer = train_tokenizer(texts + ["task : | actions : <action> </action>"])
-    model = build_model(tokenizer, TinyConfig(hidden_size=32, num_layers=4, num_heads=2, num_kv_heads=1,
-                                              head_dim=16, intermediate_size=64))
+    model = build_model(
+        tokenizer,
+        TinyConfig(
+            hidden_size=32, num_layers=4, num_heads=2, num_kv_heads=1, head_dim=16, intermediate_size=64
+        ),
+    )
     path = tmp_path_factory.mktemp("tiny")
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
@@ -43,7 +55,9 @@ def tiny_path(tmp_path_factory):
 
 def config(tiny_path, *overrides):
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose("config", overrides=[*FAST, f"model.path={tiny_path}", *normalize_argv(list(overrides))])
+        return compose(
+            "config", overrides=[*FAST, f"model.path={tiny_path}", *normalize_argv(list(overrides))]
+        )
 
 
 def test_only_the_chosen_layer_changes(tiny_path, tmp_path):
@@ -55,15 +69,19 @@ def test_only_the_chosen_layer_changes(tiny_path, tmp_path):
     assert summary["layers"] == [2]
     assert summary["optimizer_params"] == summary["trainable_params"] < summary["total_params"]
     assert set(torch.load(tmp_path / "checkpoints" / "latest.pt", weights_only=False)["trained"]) == {
-        n for n in before if n.startswith("model.layers.2.")}
+        n for n in before if n.startswith("model.layers.2.")
+    }
     for name in ("config.yaml", "metrics.jsonl", "summary.json", "report.md", "curves.png", "episodes.jsonl"):
         assert (tmp_path / name).stat().st_size > 0
     episodes = [json.loads(line) for line in (tmp_path / "episodes.jsonl").read_text().splitlines()]
     assert [(e["phase"], e["split"], e["episode"]) for e in episodes] == [
-        (phase, "valid_unseen", i) for phase in ("base", "final") for i in range(2)]
+        (phase, "valid_unseen", i) for phase in ("base", "final") for i in range(2)
+    ]
     won = {(e["phase"], e["episode"]): e["won"] for e in episodes}
     paired = summary["paired"]["valid_unseen"]
-    assert paired["episodes"] == 2 and paired["only_after"] == sum(won["final", i] > won["base", i] for i in range(2))
+    assert paired["episodes"] == 2 and paired["only_after"] == sum(
+        won["final", i] > won["base", i] for i in range(2)
+    )
     assert "the same 2 tasks before and after" in (tmp_path / "report.md").read_text()
 
 
@@ -78,11 +96,17 @@ def test_layer_all_trains_everything(tiny_path, tmp_path):
 def test_boost_from_a_profile_trains_every_layer_and_records_the_boosted(tiny_path, tmp_path):
     profile = tmp_path / "profile.json"
     profile.write_text(json.dumps({"contribution": {"0": 0.1, "1": 0.9, "2": 0.5, "3": -1.0}}))
-    cfg = config(tiny_path, "layer=all", "layer.boost=top2", f"layer.profile={profile}", "trainer.iterations=1")
+    cfg = config(
+        tiny_path, "layer=all", "layer.boost=top2", f"layer.profile={profile}", "trainer.iterations=1"
+    )
     summary = train(cfg, tmp_path / "run")
     assert summary["layers"] == [0, 1, 2, 3] and summary["boost"] == [1, 2]
-    groups = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=False)["optimizer"]["param_groups"]
-    assert sorted({g["lr"] for g in groups}) == pytest.approx([cfg.trainer.lr, cfg.trainer.lr * cfg.layer.boost_lr_factor])
+    groups = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=False)["optimizer"][
+        "param_groups"
+    ]
+    assert sorted({g["lr"] for g in groups}) == pytest.approx(
+        [cfg.trainer.lr, cfg.trainer.lr * cfg.layer.boost_lr_factor]
+    )
 
 
 def test_interrupted_run_resumes_to_the_same_result(tiny_path, tmp_path, monkeypatch):
@@ -103,8 +127,10 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_path, tmp_path, monkeyp
     assert resumed["final"] == uninterrupted["final"]
 
     def without_times(path):
-        return [{k: v for k, v in json.loads(line).items() if not k.startswith("time/")}
-                for line in path.read_text().splitlines()]
+        return [
+            {k: v for k, v in json.loads(line).items() if not k.startswith("time/")}
+            for line in path.read_text().splitlines()
+        ]
 
     assert without_times(tmp_path / "b" / "metrics.jsonl") == without_times(tmp_path / "a" / "metrics.jsonl")
 
@@ -113,7 +139,9 @@ def test_resume_refuses_another_config(tiny_path, tmp_path):
     first = train(config(tiny_path, "trainer.iterations=1", "backend.threads=1"), tmp_path)
     with pytest.raises(ValueError, match="another config"):
         train(config(tiny_path, "trainer.iterations=1", "trainer.lr=0.5"), tmp_path)
-    again = train(config(tiny_path, "trainer.iterations=1", "backend.threads=2"), tmp_path)  # speed only: resumes
+    again = train(
+        config(tiny_path, "trainer.iterations=1", "backend.threads=2"), tmp_path
+    )  # speed only: resumes
     assert again["final"] == first["final"]
 
 
@@ -132,12 +160,22 @@ def test_every_env_and_algo_runs_two_iterations(tiny_path, tmp_path, env, algo):
 def test_learning_rate_schedule(tiny_path):
     model = torch.nn.Linear(2, 2)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    cfg = config(tiny_path, "trainer.iterations=10", "trainer.warmup_iterations=2", "trainer.lr_schedule=cosine",
-                 "trainer.lr=1e-3")
+    cfg = config(
+        tiny_path,
+        "trainer.iterations=10",
+        "trainer.warmup_iterations=2",
+        "trainer.lr_schedule=cosine",
+        "trainer.lr=1e-3",
+    )
     rates = [trainer_module.set_learning_rate(optimizer, cfg, i) for i in range(10)]
-    assert rates[0] == pytest.approx(5e-4) and rates[1] == pytest.approx(1e-3) and rates[2] == pytest.approx(1e-3)
+    assert (
+        rates[0] == pytest.approx(5e-4)
+        and rates[1] == pytest.approx(1e-3)
+        and rates[2] == pytest.approx(1e-3)
+    )
     assert rates[-1] < 1e-4 and all(a >= b for a, b in zip(rates[1:-1], rates[2:], strict=True))
     assert optimizer.param_groups[0]["lr"] == pytest.approx(rates[-1])
+
 
 def test_bad_schedule_stops_before_any_work(tiny_path, tmp_path, monkeypatch):
     monkeypatch.setattr(trainer_module, "setup", lambda cfg: pytest.fail("setup ran"))

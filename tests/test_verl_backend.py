@@ -45,21 +45,45 @@ TINY_ENV = ["env.kwargs.max_steps=3"]
 def checkpoint(tmp_path_factory) -> Path:
     """An 8-layer model's config.json: all that composing reads (the weights load on the GPU machine)."""
     path = tmp_path_factory.mktemp("tiny-8-layers")
-    Qwen3Config(vocab_size=64, hidden_size=32, num_hidden_layers=8, num_attention_heads=2, num_key_value_heads=1,
-                head_dim=16, intermediate_size=64).save_pretrained(path)
+    Qwen3Config(
+        vocab_size=64,
+        hidden_size=32,
+        num_hidden_layers=8,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        intermediate_size=64,
+    ).save_pretrained(path)
     return path
 
 
 def our_config(*overrides: str):
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose("config", overrides=["backend=verl", "trainer.iterations=2", "trainer.groups=2",
-                                            "trainer.group_size=4", "trainer.eval_episodes=6", *overrides])
+        return compose(
+            "config",
+            overrides=[
+                "backend=verl",
+                "trainer.iterations=2",
+                "trainer.groups=2",
+                "trainer.group_size=4",
+                "trainer.eval_episodes=6",
+                *overrides,
+            ],
+        )
 
 
 def tiny_model(num_layers: int = 4) -> Qwen3ForCausalLM:
     torch.manual_seed(0)
-    config = Qwen3Config(vocab_size=64, hidden_size=32, num_hidden_layers=num_layers, num_attention_heads=2,
-                         num_key_value_heads=1, head_dim=16, intermediate_size=64, tie_word_embeddings=False)
+    config = Qwen3Config(
+        vocab_size=64,
+        hidden_size=32,
+        num_hidden_layers=num_layers,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        intermediate_size=64,
+        tie_word_embeddings=False,
+    )
     return Qwen3ForCausalLM(config)
 
 
@@ -85,7 +109,12 @@ def test_compose_verl_config_maps_our_config_onto_verls(tmp_path, checkpoint):
     assert verl_cfg.trainer.n_gpus_per_node == 1 and verl_cfg.trainer.total_training_steps == 2
     env_vars = verl_cfg.ray_kwargs.ray_init.runtime_env.env_vars
     plan = TrainPlan(**json.loads(env_vars[TRAIN_PLAN_ENV]))
-    assert plan.layers == [4] and plan.num_layers == 8 and not plan.train_lm_head and plan.rollout_dtype == "bfloat16"
+    assert (
+        plan.layers == [4]
+        and plan.num_layers == 8
+        and not plan.train_lm_head
+        and plan.rollout_dtype == "bfloat16"
+    )
     assert env_vars.VERL_ENGINE_VENDOR == "layerverl"
     train = pd.read_parquet(verl_cfg.data.train_files)
     assert len(train) == 4 and set(train.agent_name) == {"layerverl_env"}
@@ -96,16 +125,26 @@ def test_compose_verl_config_maps_our_config_onto_verls(tmp_path, checkpoint):
 def test_compose_drgrpo_lora_and_errors(tmp_path, checkpoint):
     model_path = f"model.path={checkpoint}"
     verl_cfg = compose_verl_config(
-        our_config("algo=drgrpo", "layer=custom", "layer.spec=2", "backend.lora_rank=8", model_path), tmp_path)
+        our_config("algo=drgrpo", "layer=custom", "layer.spec=2", "backend.lora_rank=8", model_path), tmp_path
+    )
     actor, model = verl_cfg.actor_rollout_ref.actor, verl_cfg.actor_rollout_ref.model
-    assert verl_cfg.algorithm.adv_estimator == "layerverl_drgrpo" and not verl_cfg.algorithm.norm_adv_by_std_in_grpo
+    assert (
+        verl_cfg.algorithm.adv_estimator == "layerverl_drgrpo"
+        and not verl_cfg.algorithm.norm_adv_by_std_in_grpo
+    )
     assert actor.loss_agg_mode == "seq-mean-token-sum-norm" and not actor.use_kl_loss
     assert model.lora_rank == 8
-    names = [f"base_model.model.model.layers.{k}.{m}" for k in (2, 12, 3) for m in ("self_attn.q_proj", "mlp.down_proj")]
+    names = [
+        f"base_model.model.model.layers.{k}.{m}"
+        for k in (2, 12, 3)
+        for m in ("self_attn.q_proj", "mlp.down_proj")
+    ]
     assert [n for n in names if re.fullmatch(model.target_modules, n)] == names[:2]
     assert "(1|5)" in lora_target_modules([1, 5])
     with pytest.raises(ConfigError, match="actor_rollout_ref.actor.no_such_key"):
-        compose_verl_config(our_config("+backend.overrides={actor_rollout_ref.actor.no_such_key: 1}", model_path), tmp_path)
+        compose_verl_config(
+            our_config("+backend.overrides={actor_rollout_ref.actor.no_such_key: 1}", model_path), tmp_path
+        )
     with pytest.raises(ConfigError, match="layer.spec"):
         compose_verl_config(our_config("layer=custom", "layer.spec=99", model_path), tmp_path)
 
@@ -124,8 +163,14 @@ def synthetic_batch():
         uid, session = f"uid-{traj // 2}", traj % 2
         for t in range(length):
             keys.append(f"{uid}_{session}_{t}")
-            extra.append({"anchor": f"obs{t % 2}", "step_idx": t, "step_reward": ret if t == length - 1 else 0.0,
-                          "valid": bool(rng.random() > 0.3)})
+            extra.append(
+                {
+                    "anchor": f"obs{t % 2}",
+                    "step_idx": t,
+                    "step_reward": ret if t == length - 1 else 0.0,
+                    "valid": bool(rng.random() > 0.3),
+                }
+            )
             rows.append((traj, ret))
     width = 5
     mask = torch.zeros(len(keys), width)
@@ -136,13 +181,21 @@ def synthetic_batch():
         scores[i, n - 1] = ret
     extra_fields = np.empty(len(keys), dtype=object)
     extra_fields[:] = extra
-    data = DataProto.from_dict(tensors={"token_level_rewards": scores, "response_mask": mask},
-                               non_tensors={"uid": np.array([k.rsplit("_", 2)[0] for k in keys], dtype=object),
-                                            "extra_fields": extra_fields})
+    data = DataProto.from_dict(
+        tensors={"token_level_rewards": scores, "response_mask": mask},
+        non_tensors={
+            "uid": np.array([k.rsplit("_", 2)[0] for k in keys], dtype=object),
+            "extra_fields": extra_fields,
+        },
+    )
     steps = StepBatch(
-        episode_return=[ret for _, ret in rows], group_id=[t // 2 for t, _ in rows], traj_id=[t for t, _ in rows],
-        step_idx=[e["step_idx"] for e in extra], step_reward=[e["step_reward"] for e in extra],
-        anchor=[e["anchor"] for e in extra], valid=[e["valid"] for e in extra],
+        episode_return=[ret for _, ret in rows],
+        group_id=[t // 2 for t, _ in rows],
+        traj_id=[t for t, _ in rows],
+        step_idx=[e["step_idx"] for e in extra],
+        step_reward=[e["step_reward"] for e in extra],
+        anchor=[e["anchor"] for e in extra],
+        valid=[e["valid"] for e in extra],
     )
     return data, keys, steps, mask
 
@@ -153,11 +206,15 @@ def test_advantage_override_equals_our_estimators(name):
 
     data, keys, steps, mask = synthetic_batch()
     options = {"episode_stats": "steps", "invalid_penalty": 0.1}
-    options.update({"gamma": 0.95, "omega": 1.0, "mode": "mean_std_norm"} if name == "gigpo" else {"norm_by_std": True})
+    options.update(
+        {"gamma": 0.95, "omega": 1.0, "mode": "mean_std_norm"} if name == "gigpo" else {"norm_by_std": True}
+    )
     adv = apply_step_advantages(data, keys, {"name": name, **options})
     expected = gigpo_advantages(steps, **options) if name == "gigpo" else grpo_advantages(steps, **options)
     np.testing.assert_allclose(adv.total, expected.total, rtol=1e-12)
-    torch.testing.assert_close(data.batch["advantages"], torch.tensor(expected.total, dtype=torch.float32)[:, None] * mask)
+    torch.testing.assert_close(
+        data.batch["advantages"], torch.tensor(expected.total, dtype=torch.float32)[:, None] * mask
+    )
     torch.testing.assert_close(data.batch["returns"], data.batch["advantages"])
     if name == "gigpo":
         assert np.abs(expected.step).sum() > 0  # recurring anchors really gave step groups
@@ -182,10 +239,14 @@ def test_freeze_then_fsdp2_per_layer_trains_only_the_chosen_layer(tmp_path):
     try:
         model = tiny_model()
         report = freeze_for_fsdp(model, TrainPlan(layers=[2], num_layers=4))
-        apply_fsdp2(model, {"mesh": init_device_mesh("cpu", (1,))}, {})  # verl's wrap: one unit per decoder layer
+        apply_fsdp2(
+            model, {"mesh": init_device_mesh("cpu", (1,))}, {}
+        )  # verl's wrap: one unit per decoder layer
         assert all(type(block).__name__.startswith("FSDP") for block in decoder_layers(model))
         optimizer = torch.optim.AdamW(trainable_parameters(model), lr=1e-2)
-        assert sum(p.numel() for g in optimizer.param_groups for p in g["params"]) == report["trainable_params"]
+        assert (
+            sum(p.numel() for g in optimizer.param_groups for p in g["params"]) == report["trainable_params"]
+        )
         before = {name: full(p) for name, p in model.named_parameters()}
         ids = torch.randint(0, 64, (2, 6))
         model(input_ids=ids, labels=ids).loss.backward()
@@ -209,9 +270,15 @@ def test_mixed_root_unit_is_rejected():
 
 
 def test_name_filter_keeps_only_trained_tensors():
-    names = ["model.embed_tokens.weight", "model.layers.1.mlp.up_proj.weight", "model.layers.14.self_attn.q_proj.bias",
-             "model.layers.140.mlp.down_proj.weight", "model.layers.14.input_layernorm.weight", "model.norm.weight",
-             "lm_head.weight"]
+    names = [
+        "model.embed_tokens.weight",
+        "model.layers.1.mlp.up_proj.weight",
+        "model.layers.14.self_attn.q_proj.bias",
+        "model.layers.140.mlp.down_proj.weight",
+        "model.layers.14.input_layernorm.weight",
+        "model.norm.weight",
+        "lm_head.weight",
+    ]
     assert [n for n in names if trained_name_filter([14])(n)] == [names[2], names[4]]
     with_head = trained_name_filter([14], train_embeddings=True, train_lm_head=True)
     assert [n for n in names if with_head(n)] == [names[0], names[2], names[4], names[5], names[6]]
@@ -219,15 +286,23 @@ def test_name_filter_keeps_only_trained_tensors():
 
 def vllm_style(model: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
     """A stand-in for vLLM's copy of the weights: q/k/v and gate/up fused per layer, in bf16."""
-    fused = {"self_attn.qkv_proj.weight": ["self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight"],
-             "mlp.gate_up_proj.weight": ["mlp.gate_proj.weight", "mlp.up_proj.weight"]}
+    fused = {
+        "self_attn.qkv_proj.weight": [
+            "self_attn.q_proj.weight",
+            "self_attn.k_proj.weight",
+            "self_attn.v_proj.weight",
+        ],
+        "mlp.gate_up_proj.weight": ["mlp.gate_proj.weight", "mlp.up_proj.weight"],
+    }
     params = dict(model.named_parameters())
     parts = {part for group in fused.values() for part in group}
     items = []
     for k in range(len(model.model.layers)):
         prefix = f"model.layers.{k}."
-        items += [(prefix + name, torch.cat([params[prefix + p] for p in group])) for name, group in fused.items()]
-        items += [(n, p) for n, p in params.items() if n.startswith(prefix) and n[len(prefix):] not in parts]
+        items += [
+            (prefix + name, torch.cat([params[prefix + p] for p in group])) for name, group in fused.items()
+        ]
+        items += [(n, p) for n, p in params.items() if n.startswith(prefix) and n[len(prefix) :] not in parts]
     return [(name, tensor.detach().to(torch.bfloat16)) for name, tensor in items]
 
 
@@ -240,7 +315,9 @@ def test_layer_only_sync_record_and_rollout_check(tmp_path):
     assert record.bytes_sent == sum(t.numel() * t.element_size() for t in sent.values())
     assert record.bytes_sent < sum(t.numel() * t.element_size() for t in state.values()) / 4
     rollout = vllm_style(model)
-    worker = SimpleNamespace(model_runner=SimpleNamespace(model=SimpleNamespace(named_parameters=lambda: rollout)), rank=0)
+    worker = SimpleNamespace(
+        model_runner=SimpleNamespace(model=SimpleNamespace(named_parameters=lambda: rollout)), rank=0
+    )
     write_rollout_fingerprints(worker, [2], "bfloat16", str(tmp_path / "rollout"))
     copy = read_rollout_fingerprints(str(tmp_path / "rollout"))
     compare_fingerprints(record.fingerprints, copy)  # fused layout, same weights: passes bit for bit
@@ -272,7 +349,9 @@ def test_episode_outputs_share_group_state_and_carry_gigpo_keys():
     episodes = []
     for _session in range(2):  # two sessions of one prompt row: the seed comes from the row's uid
         env = envs.make("alfworld", max_steps=3, task_types=["pick_and_place_simple"])
-        episodes.append(asyncio.run(run_episode(env, env_seed("row-uid-7"), template, encode, decode, generate, 3)))
+        episodes.append(
+            asyncio.run(run_episode(env, env_seed("row-uid-7"), template, encode, decode, generate, 3))
+        )
     assert episodes[0].steps[0].prompt_ids == episodes[1].steps[0].prompt_ids
     assert env_seed("row-uid-7") != env_seed("row-uid-8")
     outputs = episode_outputs(episodes[0])
@@ -280,7 +359,9 @@ def test_episode_outputs_share_group_state_and_carry_gigpo_keys():
     assert all(o["extra_fields"]["valid"] for o in outputs) and "reward_score" not in outputs[0]
     assert outputs[-1]["reward_score"] == episodes[0].episode_return
     assert outputs[-1]["extra_fields"]["reward_extra_info"]["won"] == 0.0
-    assert outputs[1]["extra_fields"]["anchor"] != "" and outputs[0]["response_mask"] == [1] * len(outputs[0]["response_ids"])
+    assert outputs[1]["extra_fields"]["anchor"] != "" and outputs[0]["response_mask"] == [1] * len(
+        outputs[0]["response_ids"]
+    )
 
 
 # ---- missing GPUs / vLLM ------------------------------------------------------------------------
@@ -324,10 +405,18 @@ def test_rollout_metrics_and_verl_rows_to_history(tmp_path):
     metrics = rollout_metrics(keys, extra, data.batch["token_level_rewards"])
     assert metrics["train/success_rate"] == 0.25 and metrics["train/episode_return"] == 7.5
     assert metrics["train/episode_length"] == 2.25 and metrics["train/step_samples"] == 9
-    rows = [{"step": 0, "data": {"val-aux/layerverl/alfworld/won/mean@1": 0.1}},
-            {"step": 1, "data": {"train/success_rate": 0.2, "train/episode_return": 2.0, "timing_s/gen": 3.0}},
-            {"step": 2, "data": {"train/success_rate": 0.4, "train/episode_return": 4.0,
-                                 "val-aux/layerverl/alfworld/won/mean@1": 0.5}}]
+    rows = [
+        {"step": 0, "data": {"val-aux/layerverl/alfworld/won/mean@1": 0.1}},
+        {"step": 1, "data": {"train/success_rate": 0.2, "train/episode_return": 2.0, "timing_s/gen": 3.0}},
+        {
+            "step": 2,
+            "data": {
+                "train/success_rate": 0.4,
+                "train/episode_return": 4.0,
+                "val-aux/layerverl/alfworld/won/mean@1": 0.5,
+            },
+        },
+    ]
     path = tmp_path / "verl_metrics.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     history, base, final = read_verl_metrics(path, episodes=10)
@@ -342,8 +431,25 @@ def test_gpu_smoke_dry_runs_on_cpu(tmp_path):
 
     from benchmarks.gpu_smoke import main
 
-    main(["--device", "cpu", "--tiny", "--groups", "1", "--group-size", "2", "--max-steps", "2",
-          "--fsdp-batch", "2", "--fsdp-tokens", "16", "--out", str(tmp_path / "smoke.json")])
+    main(
+        [
+            "--device",
+            "cpu",
+            "--tiny",
+            "--groups",
+            "1",
+            "--group-size",
+            "2",
+            "--max-steps",
+            "2",
+            "--fsdp-batch",
+            "2",
+            "--fsdp-tokens",
+            "16",
+            "--out",
+            str(tmp_path / "smoke.json"),
+        ]
+    )
     result = json.loads((tmp_path / "smoke.json").read_text())
     assert result["fsdp"]["mid"]["layers_moved"] == [2]
     assert result["results"]["mid"]["bytes_synced"] < result["results"]["all"]["bytes_synced"]

@@ -20,28 +20,70 @@ from envs.webshop.search import tokenize
 
 HAIR_CATEGORY = "Beauty & Personal Care › Hair Care › Hair Extensions, Wigs & Accessories › Extensions"
 TINY_ITEMS = [
-    {"asin": "B09QQLDJ93", "name": "Clip in Hair Extensions 22 inch Long Natural", "pricing": "$25.99",
-     "full_description": "Soft natural hair.", "small_description": ["Clip-in design", "Heat safe"],
-     "customization_options": {"Color": [{"value": "Natural Black", "image": None},
-                                         {"value": "Dark Brown/Red", "image": None}],
-                               "Size": [{"value": "18 inch", "image": None}, {"value": "22 inch", "image": None}]},
-     "category": "beauty", "query": "Hair Extensions ", "product_category": HAIR_CATEGORY, "images": ["x.jpg"]},
-    {"asin": "B07P6Z6JDV", "name": "Ponytail Hair Extension Wrap Around", "pricing": "$9.99 - $15.99",
-     "full_description": "", "small_description": "One piece", "customization_options": None,
-     "category": "beauty", "query": "ponytail", "product_category": HAIR_CATEGORY, "images": ["y.jpg"]},
-    {"asin": "nan", "name": "Broken record", "pricing": "$1.00", "category": "beauty", "query": "x",
-     "product_category": "", "images": []},
-    {"asin": "B09QQLDJ93", "name": "Duplicate", "pricing": "$2.00", "category": "beauty", "query": "x",
-     "product_category": "", "images": []},
-    {"asin": "B0TEST0003", "name": "Wireless Mouse Silent Click \U0001F5B1", "pricing": "$12.50",
-     "full_description": "Quiet mouse.", "small_description": ["Silent buttons"], "customization_options": {},
-     "category": "electronics", "query": "wireless mouse", "product_category": "Electronics › Mice",
-     "images": ["z.jpg"]},
+    {
+        "asin": "B09QQLDJ93",
+        "name": "Clip in Hair Extensions 22 inch Long Natural",
+        "pricing": "$25.99",
+        "full_description": "Soft natural hair.",
+        "small_description": ["Clip-in design", "Heat safe"],
+        "customization_options": {
+            "Color": [{"value": "Natural Black", "image": None}, {"value": "Dark Brown/Red", "image": None}],
+            "Size": [{"value": "18 inch", "image": None}, {"value": "22 inch", "image": None}],
+        },
+        "category": "beauty",
+        "query": "Hair Extensions ",
+        "product_category": HAIR_CATEGORY,
+        "images": ["x.jpg"],
+    },
+    {
+        "asin": "B07P6Z6JDV",
+        "name": "Ponytail Hair Extension Wrap Around",
+        "pricing": "$9.99 - $15.99",
+        "full_description": "",
+        "small_description": "One piece",
+        "customization_options": None,
+        "category": "beauty",
+        "query": "ponytail",
+        "product_category": HAIR_CATEGORY,
+        "images": ["y.jpg"],
+    },
+    {
+        "asin": "nan",
+        "name": "Broken record",
+        "pricing": "$1.00",
+        "category": "beauty",
+        "query": "x",
+        "product_category": "",
+        "images": [],
+    },
+    {
+        "asin": "B09QQLDJ93",
+        "name": "Duplicate",
+        "pricing": "$2.00",
+        "category": "beauty",
+        "query": "x",
+        "product_category": "",
+        "images": [],
+    },
+    {
+        "asin": "B0TEST0003",
+        "name": "Wireless Mouse Silent Click \U0001f5b1",
+        "pricing": "$12.50",
+        "full_description": "Quiet mouse.",
+        "small_description": ["Silent buttons"],
+        "customization_options": {},
+        "category": "electronics",
+        "query": "wireless mouse",
+        "product_category": "Electronics › Mice",
+        "images": ["z.jpg"],
+    },
 ]
 TINY_ATTRIBUTES = {
-    "B09QQLDJ93": {"attributes": ["natural looking", "long"],
-                   "instruction": "i need a long clip-in hair extension which is natural looking",
-                   "instruction_attributes": ["long clip-in", "natural looking"]},
+    "B09QQLDJ93": {
+        "attributes": ["natural looking", "long"],
+        "instruction": "i need a long clip-in hair extension which is natural looking",
+        "instruction_attributes": ["long clip-in", "natural looking"],
+    },
     "B0TEST0003": {"attributes": ["silent"]},
 }
 
@@ -58,8 +100,14 @@ def tiny_paths(tmp_path_factory):
 @pytest.fixture
 def tiny_env(tiny_paths):
     env = WebShopEnv(split="test", items_path=tiny_paths[0], attributes_path=tiny_paths[1])
-    env.reset(seed=0, options={"goal_index": [g.goal_options for g in env.goals].index(
-        {"color": "dark brown | red", "size": "22 inch"})})
+    env.reset(
+        seed=0,
+        options={
+            "goal_index": [g.goal_options for g in env.goals].index(
+                {"color": "dark brown | red", "size": "22 inch"}
+            )
+        },
+    )
     return env
 
 
@@ -104,7 +152,9 @@ def test_loader_reads_webshop_format(tiny_paths):
     assert goal.price_upper in (40.0, 50.0, 60.0) and goal.attributes == ("long clip-in", "natural looking")
     assert re.fullmatch(
         r"i need a long clip-in hair extension which is natural looking with color: [a-z| ]+, and size: \d\d inch, "
-        r"and price lower than \d0\.00 dollars", goal.instruction_text)
+        r"and price lower than \d0\.00 dollars",
+        goal.instruction_text,
+    )
     with pytest.raises(FileNotFoundError, match="not found"):
         load_webshop_catalog("/nonexistent/items.json", tiny_paths[1])
 
@@ -133,7 +183,9 @@ def test_search_ranks_by_bm25_and_returns_at_most_50():
     assert catalog.index.search(target.title)[0] == 7
     results = catalog.index.search("long lasting shampoo")
     assert len(results) == 50
-    assert all("shampoo" in catalog.products[i].title.lower() for i in results[:3])  # the rarest term weighs most
+    assert all(
+        "shampoo" in catalog.products[i].title.lower() for i in results[:3]
+    )  # the rarest term weighs most
     assert catalog.index.search("zzzz qqqq") == []
 
 
@@ -142,25 +194,40 @@ def test_exact_page_texts(tiny_env):
     env = tiny_env
     instruction = env.task
     upper = f"{env._goal.price_upper:.2f}"
-    assert instruction == ("i need a long clip-in hair extension which is natural looking with color: dark brown | red, "
-                           f"and size: 22 inch, and price lower than {upper} dollars")
+    assert instruction == (
+        "i need a long clip-in hair extension which is natural looking with color: dark brown | red, "
+        f"and size: 22 inch, and price lower than {upper} dollars"
+    )
     head = f"Instruction: [SEP] {instruction} [SEP] Back to Search"
     assert env.render() == f"WebShop [SEP] Instruction: [SEP] {instruction} [SEP] Search"
 
     obs, *_ = env.step("search[Hair Extension]")
     # The shorter ponytail document ranks first (BM25 length normalisation); the mouse shares no term.
-    assert obs == (f"{head} [SEP] Page 1 (Total results: 2) [SEP] B07P6Z6JDV [SEP] Ponytail Hair Extension Wrap "
-                   "Around [SEP] $9.99 to $15.99 [SEP] B09QQLDJ93 [SEP] Clip in Hair Extensions 22 inch Long Natural "
-                   "[SEP] $25.99")
+    assert obs == (
+        f"{head} [SEP] Page 1 (Total results: 2) [SEP] B07P6Z6JDV [SEP] Ponytail Hair Extension Wrap "
+        "Around [SEP] $9.99 to $15.99 [SEP] B09QQLDJ93 [SEP] Clip in Hair Extensions 22 inch Long Natural "
+        "[SEP] $25.99"
+    )
     obs, *_ = env.step("click[b09qqldj93]")
-    item_page = (f"{head} [SEP] < Prev [SEP] color [SEP] natural black [SEP] dark brown | red [SEP] size [SEP] 18 inch "
-                 "[SEP] 22 inch [SEP] Clip in Hair Extensions 22 inch Long Natural [SEP] Price: $25.99 [SEP] "
-                 "Rating: N.A. [SEP] Description [SEP] Features [SEP] Reviews [SEP] Buy Now")
+    item_page = (
+        f"{head} [SEP] < Prev [SEP] color [SEP] natural black [SEP] dark brown | red [SEP] size [SEP] 18 inch "
+        "[SEP] 22 inch [SEP] Clip in Hair Extensions 22 inch Long Natural [SEP] Price: $25.99 [SEP] "
+        "Rating: N.A. [SEP] Description [SEP] Features [SEP] Reviews [SEP] Buy Now"
+    )
     assert obs == item_page
     _, _, _, _, info = env.step("click[dark brown | red]")
     assert info["page"] == "item" and info["admissible_actions"] == [
-        "click[back to search]", "click[< prev]", "click[description]", "click[features]", "click[reviews]",
-        "click[buy now]", "click[natural black]", "click[dark brown | red]", "click[18 inch]", "click[22 inch]"]
+        "click[back to search]",
+        "click[< prev]",
+        "click[description]",
+        "click[features]",
+        "click[reviews]",
+        "click[buy now]",
+        "click[natural black]",
+        "click[dark brown | red]",
+        "click[18 inch]",
+        "click[22 inch]",
+    ]
     assert env.step("click[description]")[0] == f"{head} [SEP] < Prev [SEP] Soft natural hair."
     assert env.step("click[< prev]")[0] == item_page
     assert env.step("click[features]")[0] == f"{head} [SEP] < Prev [SEP] Clip-in design [SEP] Heat safe"
@@ -169,10 +236,19 @@ def test_exact_page_texts(tiny_env):
     env.step("click[< prev]")
     obs, reward, terminated, truncated, info = env.step("click[22 inch]")
     obs, reward, terminated, truncated, info = env.step("click[buy now]")
-    assert obs == ("Thank you for shopping with us! [SEP] Your code: [SEP] (Paste it in your MTurk interface.) [SEP] "
-                   'Purchased [SEP] asin [SEP] B09QQLDJ93 [SEP] options [SEP] {"color": "dark brown | red", '
-                   '"size": "22 inch"} [SEP] Your score (min 0.0, max 1.0) [SEP] 1.0')
-    assert (reward, terminated, truncated, info["won"], info["score"], info["page"]) == (10.0, True, False, True, 1.0, "done")
+    assert obs == (
+        "Thank you for shopping with us! [SEP] Your code: [SEP] (Paste it in your MTurk interface.) [SEP] "
+        'Purchased [SEP] asin [SEP] B09QQLDJ93 [SEP] options [SEP] {"color": "dark brown | red", '
+        '"size": "22 inch"} [SEP] Your score (min 0.0, max 1.0) [SEP] 1.0'
+    )
+    assert (reward, terminated, truncated, info["won"], info["score"], info["page"]) == (
+        10.0,
+        True,
+        False,
+        True,
+        1.0,
+        "done",
+    )
     assert info["admissible_actions"] == []
 
 
@@ -194,7 +270,9 @@ def test_result_paging_and_prev_next():
     item, *_ = env.step(f"click[{env._page_asins()[0].lower()}]")
     assert "Page 4" in env.step("click[< prev]")[0]  # item '< Prev' returns to the same results page
     obs, _, _, _, info = env.step("click[back to search]")
-    assert obs.startswith("WebShop [SEP] Instruction: [SEP] ") and info["admissible_actions"] == [SEARCH_PLACEHOLDER]
+    assert obs.startswith("WebShop [SEP] Instruction: [SEP] ") and info["admissible_actions"] == [
+        SEARCH_PLACEHOLDER
+    ]
 
 
 def test_reviews_sub_page_lists_title_score_body():
@@ -205,8 +283,10 @@ def test_reviews_sub_page_lists_title_score_body():
         env.step(env.expert_action())
     obs, _, _, _, info = env.step("click[reviews]")
     first, second = env.catalog.by_asin[env._goal.asin].reviews
-    assert obs.endswith(f'[SEP] Back to Search [SEP] < Prev [SEP] "{first["title"]}" [SEP] {first["score"]} [SEP] '
-                        f'{first["body"]} [SEP] "{second["title"]}" [SEP] {second["score"]} [SEP] {second["body"]}')
+    assert obs.endswith(
+        f'[SEP] Back to Search [SEP] < Prev [SEP] "{first["title"]}" [SEP] {first["score"]} [SEP] '
+        f'{first["body"]} [SEP] "{second["title"]}" [SEP] {second["score"]} [SEP] {second["body"]}'
+    )
     assert info["page"] == "sub" and info["admissible_actions"] == ["click[back to search]", "click[< prev]"]
 
 
@@ -214,17 +294,47 @@ def test_reviews_sub_page_lists_title_score_body():
 def test_parse_action_matches_webshop_regex():
     pattern = re.compile(r"(.+)\[(.+)\]")
     rng = random.Random(0)
-    samples = ["search[a b]", "click[x]", "click[]", "search[", "[x]", "click[a[b]]", "a]b[c]d", "search[x] tail",
-               "click[[]]", "][", "x[[y]", "x[y]]"]
+    samples = [
+        "search[a b]",
+        "click[x]",
+        "click[]",
+        "search[",
+        "[x]",
+        "click[a[b]]",
+        "a]b[c]d",
+        "search[x] tail",
+        "click[[]]",
+        "][",
+        "x[[y]",
+        "x[y]]",
+    ]
     samples += ["".join(rng.choice("ab[] ") for _ in range(rng.randint(0, 9))) for _ in range(3000)]
     for text in samples:
         match = pattern.match(text)
         assert parse_action(text) == (match.groups() if match else (text, None)), text
 
 
-@pytest.mark.parametrize("action", ["", " ", "search[", "click[", "click[]", "search[]", "click[nonexistent]",
-                                    "click[buy now]", "CLICK[back to search]", "buy", "\x00" * 50, "a" * 100_000,
-                                    "[" * 50_000 + "]" * 50_000, "search[шампунь ☃ \U0001F600]"[:-3] + "]", None, 42])
+@pytest.mark.parametrize(
+    "action",
+    [
+        "",
+        " ",
+        "search[",
+        "click[",
+        "click[]",
+        "search[]",
+        "click[nonexistent]",
+        "click[buy now]",
+        "CLICK[back to search]",
+        "buy",
+        "\x00" * 50,
+        "a" * 100_000,
+        "[" * 50_000 + "]" * 50_000,
+        "search[шампунь ☃ \U0001f600]"[:-3] + "]",
+        None,
+        42,
+    ],
+)
 def test_bad_actions_are_noops_and_never_raise(action):
     env = WebShopEnv(split="test")
     env.reset(seed=1)
@@ -246,35 +356,75 @@ def test_search_only_where_there_is_a_search_bar_and_unicode_search_works():
 
 # -- reward --------------------------------------------------------------------------------------------
 def _product(**changes) -> Product:
-    fields = dict(asin="B000000001", title="Clip in Hair Extensions Long", category="beauty", query="hair extensions",
-                  product_category="Beauty › Hair Care › Extensions", description="Soft hair.",
-                  bullet_points=["Clip-in"], attributes=["natural-looking", "long lasting"],
-                  options={"color": ["dark brown", "blonde"], "size": ["18 inch", "22 inch"]},
-                  pricing=[25.99], price_tag="$25.99")
+    fields = dict(
+        asin="B000000001",
+        title="Clip in Hair Extensions Long",
+        category="beauty",
+        query="hair extensions",
+        product_category="Beauty › Hair Care › Extensions",
+        description="Soft hair.",
+        bullet_points=["Clip-in"],
+        attributes=["natural-looking", "long lasting"],
+        options={"color": ["dark brown", "blonde"], "size": ["18 inch", "22 inch"]},
+        pricing=[25.99],
+        price_tag="$25.99",
+    )
     return Product(**{**fields, **changes})
 
 
-GOAL = Goal(asin="B000000001", instruction_text="...", attributes=("natural looking", "long lasting"),
-            goal_options={"color": "dark brown", "size": "22 inch"}, price_upper=40.0, query="hair extensions",
-            category="beauty", product_category="Beauty › Hair Care › Extensions", name="Clip in Hair Extensions Long")
+GOAL = Goal(
+    asin="B000000001",
+    instruction_text="...",
+    attributes=("natural looking", "long lasting"),
+    goal_options={"color": "dark brown", "size": "22 inch"},
+    price_upper=40.0,
+    query="hair extensions",
+    category="beauty",
+    product_category="Beauty › Hair Care › Extensions",
+    name="Clip in Hair Extensions Long",
+)
 RIGHT = {"color": "dark brown", "size": "22 inch"}
 
 
-@pytest.mark.parametrize(("product", "price", "options", "expected"), [
-    (_product(), 25.99, RIGHT, 1.0),
-    (_product(), 25.99, {"color": "dark brown", "size": "18 inch"}, 4 / 5),  # size must match exactly
-    (_product(), 25.99, {"color": "dark brown"}, 4 / 5),  # an option not chosen
-    (_product(), 45.0, RIGHT, 4 / 5),  # over price_upper
-    (_product(), 40.0, RIGHT, 1.0),  # price_upper is inclusive
-    (_product(attributes=["natural looking"]), 45.0, RIGHT, 3 / 5),
-    (_product(attributes=["silky"], description="Long lasting soft hair."), 25.99, RIGHT, 4 / 5),  # text fallback
-    (_product(), 25.99, {"color": "light brown", "size": "22 inch"}, 1.0),  # normalize_color: both 'brown'
-    (_product(), 25.99, {"color": "blonde", "size": "22 inch"}, 4 / 5),
-    # Only the price matches; a shared title noun (1/3 > 0.2) alone keeps r_type at 1.
-    (_product(query="wigs", product_category="Beauty › Wigs", title="Hair Dryer Pro", attributes=["silky"]),
-     25.99, {"color": "blonde"}, 1 / 5),
-    (_product(query="mouse", product_category="Electronics › Mice", title="Wireless Mouse"), 25.99, RIGHT, 0.0),
-])
+@pytest.mark.parametrize(
+    ("product", "price", "options", "expected"),
+    [
+        (_product(), 25.99, RIGHT, 1.0),
+        (_product(), 25.99, {"color": "dark brown", "size": "18 inch"}, 4 / 5),  # size must match exactly
+        (_product(), 25.99, {"color": "dark brown"}, 4 / 5),  # an option not chosen
+        (_product(), 45.0, RIGHT, 4 / 5),  # over price_upper
+        (_product(), 40.0, RIGHT, 1.0),  # price_upper is inclusive
+        (_product(attributes=["natural looking"]), 45.0, RIGHT, 3 / 5),
+        (
+            _product(attributes=["silky"], description="Long lasting soft hair."),
+            25.99,
+            RIGHT,
+            4 / 5,
+        ),  # text fallback
+        (
+            _product(),
+            25.99,
+            {"color": "light brown", "size": "22 inch"},
+            1.0,
+        ),  # normalize_color: both 'brown'
+        (_product(), 25.99, {"color": "blonde", "size": "22 inch"}, 4 / 5),
+        # Only the price matches; a shared title noun (1/3 > 0.2) alone keeps r_type at 1.
+        (
+            _product(
+                query="wigs", product_category="Beauty › Wigs", title="Hair Dryer Pro", attributes=["silky"]
+            ),
+            25.99,
+            {"color": "blonde"},
+            1 / 5,
+        ),
+        (
+            _product(query="mouse", product_category="Electronics › Mice", title="Wireless Mouse"),
+            25.99,
+            RIGHT,
+            0.0,
+        ),
+    ],
+)
 def test_reward_matches_hand_computed_cases(product, price, options, expected):
     assert get_reward(product, GOAL, price, options).score == pytest.approx(expected)
 
@@ -285,13 +435,22 @@ def test_type_reward_cases():
     # (r_type, query_match, category_match, title_score)
     assert type_reward(_product(), GOAL) == (1.0, True, True, 1.0)
     assert type_reward(_product(**other, title="Hair Clip"), GOAL)[::3] == (1.0, 2 / 3)  # title_score > 0.2
-    assert type_reward(_product(query="other", title="Mouse"), GOAL)[:3] == (0.0, False, True)  # no shared noun
+    assert type_reward(_product(query="other", title="Mouse"), GOAL)[:3] == (
+        0.0,
+        False,
+        True,
+    )  # no shared noun
     five = GOAL.__class__(**{**GOAL.__dict__, "name": "Clip Hair Extension Wig Set"})
     assert type_reward(_product(**other, title="Hair Dryer"), five)[::3] == (0.5, 0.2)  # 0.2 is not > 0.2
-    eleven = GOAL.__class__(**{**GOAL.__dict__, "name": "alpha beta gamma delta epsilon zeta theta iota kappa lamp hair"})
+    eleven = GOAL.__class__(
+        **{**GOAL.__dict__, "name": "alpha beta gamma delta epsilon zeta theta iota kappa lamp hair"}
+    )
     assert type_reward(_product(**other, title="Hair Dryer"), eleven)[::3] == (0.1, pytest.approx(1 / 11))
     nameless = GOAL.__class__(**{**GOAL.__dict__, "name": "the long and natural"})
-    assert type_reward(_product(**other, title="Mouse"), nameless)[::3] == (0.5, 0.2)  # no nouns: title_score 0.2
+    assert type_reward(_product(**other, title="Mouse"), nameless)[::3] == (
+        0.5,
+        0.2,
+    )  # no nouns: title_score 0.2
 
 
 def test_success_reward_mode_pays_only_wins():
@@ -340,7 +499,10 @@ def test_anchor_drops_the_instruction_so_equal_pages_group():
     assert first["task"] != second["task"]
     assert first["anchor"] == second["anchor"] == "WebShop [SEP] Instruction: [SEP] Search"
     _, _, _, _, info = env.step("search[long lasting shampoo]")
-    assert info["anchor"].startswith("Instruction: [SEP] Back to Search [SEP] Page 1") and info["task"] not in info["anchor"]
+    assert (
+        info["anchor"].startswith("Instruction: [SEP] Back to Search [SEP] Page 1")
+        and info["task"] not in info["anchor"]
+    )
 
 
 def test_truncation_at_15_steps():

@@ -27,18 +27,60 @@ from envs.rewards.registry import (
 from envs.rewards.sandbox import SandboxLimits, SandboxUnavailableError, isolation_record, sandbox_kind
 from envs.rewards.trl import from_trl, to_trl
 
-MATH_DATA_SOURCES = ("math", "gsm8k", "openai/gsm8k", "lighteval/MATH", "DigitalLearningGmbH/MATH-lighteval",
-                     "HuggingFaceH4/MATH-500", "math500", "math_dapo", "aime", "layerverl/math")
-CODE_DATA_SOURCES = ("code", "humaneval", "openai_humaneval", "openai/openai_humaneval", "evalplus/humanevalplus",
-                     "mbpp", "google-research-datasets/mbpp", "apps", "codeparrot/apps", "codecontests", "taco",
-                     "codeforces", "livecodebench")
+MATH_DATA_SOURCES = (
+    "math",
+    "gsm8k",
+    "openai/gsm8k",
+    "lighteval/MATH",
+    "DigitalLearningGmbH/MATH-lighteval",
+    "HuggingFaceH4/MATH-500",
+    "math500",
+    "math_dapo",
+    "aime",
+    "layerverl/math",
+)
+CODE_DATA_SOURCES = (
+    "code",
+    "humaneval",
+    "openai_humaneval",
+    "openai/openai_humaneval",
+    "evalplus/humanevalplus",
+    "mbpp",
+    "google-research-datasets/mbpp",
+    "apps",
+    "codeparrot/apps",
+    "codecontests",
+    "taco",
+    "codeforces",
+    "livecodebench",
+)
 
 register_reward(MATH_DATA_SOURCES[0], compute_math_score, aliases=MATH_DATA_SOURCES[1:])
 register_reward(CODE_DATA_SOURCES[0], compute_code_score, aliases=CODE_DATA_SOURCES[1:])
 
 __all__ = [
-    "CODE_DATA_SOURCES", "CODE_KEYS", "ENTRY_POINT_GROUP", "MATH_DATA_SOURCES", "MATH_KEYS", "REWARD_REGISTRY",
-    "RewardFn", "RewardOutput", "SandboxLimits", "SandboxUnavailableError", "compute_code_score", "compute_math_score", "compute_score",
-    "compute_score_batch", "extract_answer", "extract_code", "from_trl", "get_reward", "isolation_record", "list_rewards",
-    "make_router", "register_reward", "sandbox_kind", "to_trl",
+    "CODE_DATA_SOURCES",
+    "CODE_KEYS",
+    "ENTRY_POINT_GROUP",
+    "MATH_DATA_SOURCES",
+    "MATH_KEYS",
+    "REWARD_REGISTRY",
+    "RewardFn",
+    "RewardOutput",
+    "SandboxLimits",
+    "SandboxUnavailableError",
+    "compute_code_score",
+    "compute_math_score",
+    "compute_score",
+    "compute_score_batch",
+    "extract_answer",
+    "extract_code",
+    "from_trl",
+    "get_reward",
+    "isolation_record",
+    "list_rewards",
+    "make_router",
+    "register_reward",
+    "sandbox_kind",
+    "to_trl",
 ]

@@ -48,7 +48,7 @@ def fenced_blocks(text: str) -> list[tuple[str, str]]:
         body = []
         while index < len(lines) and not closing.fullmatch(lines[index]):
             line = lines[index]
-            body.append(line[min(indent, len(line) - len(line.lstrip(" "))):])
+            body.append(line[min(indent, len(line) - len(line.lstrip(" "))) :])
             index += 1
         if index >= len(lines) and body and not body[-1]:  # unclosed: the text's final newline ends no line
             body.pop()
@@ -95,20 +95,32 @@ def parse_tests(ground_truth: Any) -> dict[str, Any]:
         raise ValueError(f"code ground_truth must be a dict, got {type(ground_truth).__name__}")
     if "test" in ground_truth and "entry_point" in ground_truth:
         entry_point = ground_truth["entry_point"]
-        return {"kind": "check", "tests": [f"{ground_truth['test']}\ncheck({entry_point})"],
-                "entry_point": entry_point, "prompt": ground_truth.get("prompt", ""), "setup": ""}
+        return {
+            "kind": "check",
+            "tests": [f"{ground_truth['test']}\ncheck({entry_point})"],
+            "entry_point": entry_point,
+            "prompt": ground_truth.get("prompt", ""),
+            "setup": "",
+        }
     asserts = ground_truth.get("assert_case") or ground_truth.get("test_list")
     if asserts:
-        return {"kind": "check", "tests": list(asserts), "entry_point": None, "prompt": "",
-                "setup": ground_truth.get("test_setup_code") or ""}
+        return {
+            "kind": "check",
+            "tests": list(asserts),
+            "entry_point": None,
+            "prompt": "",
+            "setup": ground_truth.get("test_setup_code") or "",
+        }
     if "inputs" in ground_truth and "outputs" in ground_truth:
         inputs, outputs = list(ground_truth["inputs"]), list(ground_truth["outputs"])
         if len(inputs) != len(outputs):
             raise ValueError(f"code ground_truth has {len(inputs)} inputs but {len(outputs)} outputs")
         kind = "call" if ground_truth.get("fn_name") else "stdio"
         return {"kind": kind, "inputs": inputs, "outputs": outputs, "fn_name": ground_truth.get("fn_name")}
-    raise ValueError("code ground_truth needs {test, entry_point}, {assert_case|test_list} or {inputs, outputs}; "
-                     f"got keys {sorted(ground_truth)}")
+    raise ValueError(
+        "code ground_truth needs {test, entry_point}, {assert_case|test_list} or {inputs, outputs}; "
+        f"got keys {sorted(ground_truth)}"
+    )
 
 
 def compute_code_score(
@@ -145,8 +157,14 @@ def compute_code_score(
         return {**result, "status": "no_code"}
     passed, timed_out, status = run(code, spec, limits, max_tests, score_mode == "binary")
     score = passed / total if score_mode == "fraction" and total else float(passed == total and total > 0)
-    return {**result, "score": float(score), "acc": float(passed == total and total > 0), "passed": passed,
-            "timed_out": timed_out, "status": status}
+    return {
+        **result,
+        "score": float(score),
+        "acc": float(passed == total and total > 0),
+        "passed": passed,
+        "timed_out": timed_out,
+        "status": status,
+    }
 
 
 def _count(spec: dict[str, Any], max_tests: int | None) -> int:
@@ -172,8 +190,14 @@ def _run_check(code: str, spec: dict, limits: SandboxLimits, max_tests: int | No
         code = spec["setup"] + "\n" + code
     tests = spec["tests"][:max_tests]
     nonce = new_nonce()
-    job = {"mode": "check", "code": code, "tests": tests, "setup": spec["setup"], "entry_point": entry_point,
-           "prompt": spec["prompt"] if entry_point else ""}
+    job = {
+        "mode": "check",
+        "code": code,
+        "tests": tests,
+        "setup": spec["setup"],
+        "entry_point": entry_point,
+        "prompt": spec["prompt"] if entry_point else "",
+    }
     run = run_python(job, limits=limits, nonce=nonce)
     passed = 0
     for line in run.result.decode(errors="replace").splitlines():
@@ -188,7 +212,9 @@ def _run_call(code: str, spec: dict, limits: SandboxLimits, max_tests: int | Non
     """Call-based tests in one run; expected outputs stay outside and are compared here."""
     inputs = [args if isinstance(args, list) else [args] for args in spec["inputs"][:max_tests]]
     expected = spec["outputs"][: len(inputs)]
-    run = run_python({"mode": "call", "code": code, "fn_name": spec["fn_name"], "inputs": inputs}, limits=limits)
+    run = run_python(
+        {"mode": "call", "code": code, "fn_name": spec["fn_name"], "inputs": inputs}, limits=limits
+    )
     passed = 0
     for line in run.result.decode(errors="replace").splitlines():
         try:

@@ -71,8 +71,12 @@ def _encode(value, depth=0, other=None):
     if kind in (list, tuple, set, frozenset):
         return {kind.__name__: [_encode(item, depth + 1, other) for item in value]}
     if kind is dict:
-        return {"dict": [[_encode(key, depth + 1, other), _encode(item, depth + 1, other)]
-                         for key, item in value.items()]}
+        return {
+            "dict": [
+                [_encode(key, depth + 1, other), _encode(item, depth + 1, other)]
+                for key, item in value.items()
+            ]
+        }
     if kind is bytes:
         return {"bytes": value.hex()}
     if other is not None:
@@ -88,7 +92,7 @@ def _decode(value, depth=0, ref=None):
         return value
     if depth > 100 or kind is not dict or len(value) != 1:
         raise TypeError("not plain data")
-    (tag, body), = value.items()
+    ((tag, body),) = value.items()
     if ref is not None and (tag == "handle" and type(body) is int or tag == "name" and type(body) is str):
         return ref(tag, body)
     if tag == "bytes" and type(body) is str:

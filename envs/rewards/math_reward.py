@@ -23,7 +23,9 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _HASHES = re.compile(r"####\s*([^\n]+)")
 _ANSWER_IS = re.compile(r"answer is[:\s]*([^\n]+)", re.IGNORECASE)
 _TRAILING = " .。,;:!"
-_PLAIN_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\d+/\d+|[-+]?\\frac\{\d+\}\{\d+\}")
+_PLAIN_NUMBER = re.compile(
+    r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\d+/\d+|[-+]?\\frac\{\d+\}\{\d+\}"
+)
 
 _pools: dict[int, WorkerPool] = {}  # one pool per worker count, started on first use
 _pools_lock = threading.Lock()
@@ -141,7 +143,9 @@ def compute_math_score(
     gold = str(ground_truth)
     gold = extract_answer(gold) or gold  # a gold solution ("... #### 72") reduces to its answer
     if literal_only and not is_plain_number(prediction):
-        return result  # an unevaluated expression ("\\boxed{1 + 25}" for 26) restates the question: RL found it
+        return (
+            result  # an unevaluated expression ("\\boxed{1 + 25}" for 26) restates the question: RL found it
+        )
     if re.search(r"\d", prediction):  # a marked number; a copied placeholder such as \boxed{N} earns nothing
         result["score"] = float(format_score)
     equal = normalize_answer(prediction) == normalize_answer(gold)

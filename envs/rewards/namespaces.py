@@ -26,8 +26,14 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 0x400, 0x800, 0x200000
 # statvfs f_flag bits a read-only remount must keep (the kernel refuses to clear them in a user namespace)
-ST_KEPT = {0x2: MS_NOSUID, 0x4: MS_NODEV, 0x8: MS_NOEXEC, 0x400: MS_NOATIME, 0x800: MS_NODIRATIME,
-           0x1000: MS_RELATIME}
+ST_KEPT = {
+    0x2: MS_NOSUID,
+    0x4: MS_NODEV,
+    0x8: MS_NOEXEC,
+    0x400: MS_NOATIME,
+    0x800: MS_NODIRATIME,
+    0x1000: MS_RELATIME,
+}
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
@@ -44,7 +50,9 @@ def _check(result, what):
 
 
 def _mount(source, target, fstype, flags, data=None):
-    _check(_libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data)), f"mount {target}")
+    _check(
+        _libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data)), f"mount {target}"
+    )
 
 
 def _b(text):
@@ -63,7 +71,9 @@ def _enter_namespaces(uid):
         if _libc.unshare(flags) == 0:
             return True
         _drop_to(uid)  # root without CAP_SYS_ADMIN here (a container): try as the unprivileged uid
-        _check(_libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl DUMPABLE")  # else /proc/self/*_map stay root's
+        _check(
+            _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl DUMPABLE"
+        )  # else /proc/self/*_map stay root's
     outer_uid, outer_gid = os.geteuid(), os.getegid()
     _check(_libc.unshare(flags | CLONE_NEWUSER), "unshare")
     _write("/proc/self/setgroups", "deny")
@@ -113,8 +123,12 @@ def _build_root(root, spec):
     for name in DEVICES:
         open(f"{root}/dev/{name}", "w").close()
         _bind(f"/dev/{name}", f"{root}/dev/{name}", False)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2")):
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
         os.symlink(target, f"{root}/dev/{name}")
     for scratch in ("/tmp", "/dev/shm"):
         os.makedirs(root + scratch, exist_ok=True)
@@ -122,7 +136,9 @@ def _build_root(root, spec):
     os.makedirs(root + "/sandbox")
     _bind(spec["workdir"], root + "/sandbox", False)
     os.makedirs(root + "/proc")
-    with contextlib.suppress(OSError):  # a masked host /proc (some containers) forbids it; python runs without
+    with contextlib.suppress(
+        OSError
+    ):  # a masked host /proc (some containers) forbids it; python runs without
         _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 

@@ -27,13 +27,35 @@ ENTRY_POINT_GROUP = "layerverl.rewards"
 # verl scores its own data sources; to envs it is an external scorer named by reference, not an import.
 VERL_DEFAULT_SCORER = "verl.utils.reward_score:default_compute_score"
 # What verl 0.9.1's `default_compute_score` routes itself (plus any name starting with "aime").
-VERL_DATA_SOURCES = frozenset({
-    "openai/gsm8k", "lighteval/MATH", "DigitalLearningGmbH/MATH-lighteval", "HuggingFaceH4/MATH-500",
-    "math_dapo", "math", "math_dapo_reasoning", "numina_aops_forum", "numina_synthetic_math",
-    "numina_amc_aime", "numina_synthetic_amc", "numina_cn_k12", "numina_olympiads", "codecontests", "apps",
-    "codeforces", "taco", "hiyouga/geometry3k", "searchR1_nq", "searchR1_triviaqa", "searchR1_popqa",
-    "searchR1_hotpotqa", "searchR1_2wikimultihopqa", "searchR1_musique", "searchR1_bamboogle",
-})
+VERL_DATA_SOURCES = frozenset(
+    {
+        "openai/gsm8k",
+        "lighteval/MATH",
+        "DigitalLearningGmbH/MATH-lighteval",
+        "HuggingFaceH4/MATH-500",
+        "math_dapo",
+        "math",
+        "math_dapo_reasoning",
+        "numina_aops_forum",
+        "numina_synthetic_math",
+        "numina_amc_aime",
+        "numina_synthetic_amc",
+        "numina_cn_k12",
+        "numina_olympiads",
+        "codecontests",
+        "apps",
+        "codeforces",
+        "taco",
+        "hiyouga/geometry3k",
+        "searchR1_nq",
+        "searchR1_triviaqa",
+        "searchR1_popqa",
+        "searchR1_hotpotqa",
+        "searchR1_2wikimultihopqa",
+        "searchR1_musique",
+        "searchR1_bamboogle",
+    }
+)
 
 REWARD_REGISTRY: dict[str, RewardFn | str] = {}  # a str value is a lazy "pkg.mod:fn" / entry-point reference
 _registry_lock = threading.RLock()
@@ -89,9 +111,11 @@ def get_reward(ref: str) -> RewardFn:
         return _load_reference(ref)
     if ref in VERL_DATA_SOURCES or ref.startswith("aime"):
         return _verl_default
-    raise ValueError(f"unknown reward {ref!r}; registered: {', '.join(sorted(REWARD_REGISTRY))}; verl's: "
-                     f"{', '.join(sorted(VERL_DATA_SOURCES - set(REWARD_REGISTRY)))}; or give 'pkg.mod:fn' or "
-                     "'path/file.py:fn'")
+    raise ValueError(
+        f"unknown reward {ref!r}; registered: {', '.join(sorted(REWARD_REGISTRY))}; verl's: "
+        f"{', '.join(sorted(VERL_DATA_SOURCES - set(REWARD_REGISTRY)))}; or give 'pkg.mod:fn' or "
+        "'path/file.py:fn'"
+    )
 
 
 def compute_score(
@@ -117,8 +141,10 @@ def compute_score_batch(
     """
     n = len(solution_strs)
     if not len(data_sources) == len(ground_truths) == n:
-        raise ValueError(f"batch lengths differ: {len(data_sources)} data_sources, {n} solution_strs, "
-                         f"{len(ground_truths)} ground_truths")
+        raise ValueError(
+            f"batch lengths differ: {len(data_sources)} data_sources, {n} solution_strs, "
+            f"{len(ground_truths)} ground_truths"
+        )
     extra_infos = list(extra_infos) if extra_infos is not None else [None] * n
     score = partial(_score_one, kwargs=kwargs)
     with ThreadPoolExecutor(max_workers=max(1, max_workers)) as executor:
@@ -137,21 +163,24 @@ def make_router(sources: dict[str, str] | None = None) -> RewardFn:
     """
     resolved = {source: get_reward(ref) for source, ref in (sources or {}).items()}
 
-    def routed_compute_score(data_source: str, solution_str: str, ground_truth: Any,
-                             extra_info: dict | None = None, **kwargs: Any) -> RewardOutput:
+    def routed_compute_score(
+        data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None, **kwargs: Any
+    ) -> RewardOutput:
         fn = resolved.get(data_source) or get_reward(data_source)
         return fn(data_source, solution_str, ground_truth, extra_info, **kwargs)
 
     return routed_compute_score
 
 
-def _score_one(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None,
-               kwargs: dict[str, Any]) -> RewardOutput:
+def _score_one(
+    data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None, kwargs: dict[str, Any]
+) -> RewardOutput:
     return compute_score(data_source, solution_str, ground_truth, extra_info, **kwargs)
 
 
-def _verl_default(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None,
-                  **kwargs: Any) -> RewardOutput:
+def _verl_default(
+    data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None, **kwargs: Any
+) -> RewardOutput:
     """verl's own router, resolved by reference like any plugin and only when used (it imports torch)."""
     return _load_reference(VERL_DEFAULT_SCORER)(data_source, solution_str, ground_truth, extra_info, **kwargs)
 
@@ -192,8 +221,9 @@ def _load_entry_points() -> None:
             if ep.name in _entry_point_names:
                 continue
             if ep.name in REWARD_REGISTRY:
-                warnings.warn(f"reward entry point {ep.name!r} ({ep.value}) ignored: the name is taken",
-                              stacklevel=3)
+                warnings.warn(
+                    f"reward entry point {ep.name!r} ({ep.value}) ignored: the name is taken", stacklevel=3
+                )
                 continue
             _entry_point_names.add(ep.name)
             REWARD_REGISTRY[ep.name] = ep.value

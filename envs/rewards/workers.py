@@ -49,8 +49,12 @@ class _Worker:
         reply_read, reply_write = os.pipe()
         code = f"from {__name__} import _worker_main; _worker_main({request_read}, {reply_write}, {','.join(preload)!r})"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=(request_read, reply_write),
-                                        stdin=subprocess.DEVNULL, env=env)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code],
+            pass_fds=(request_read, reply_write),
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
         os.close(request_read)
         os.close(reply_write)
         self.requests = Connection(request_write, readable=False)

@@ -83,73 +83,208 @@ _VOCAB: dict[str, dict] = {
     "beauty": {
         "price": (4.0, 60.0),
         "paths": {
-            "Beauty & Personal Care › Hair Care › Shampoo & Conditioner › Shampoos": ["shampoo", "conditioner", "hair mask"],
-            "Beauty & Personal Care › Skin Care › Face › Creams & Moisturizers": ["face moisturizer", "night cream", "eye cream"],
-            "Beauty & Personal Care › Hair Care › Hair Extensions, Wigs & Accessories › Extensions": ["hair extension", "lace wig", "ponytail extension"],
+            "Beauty & Personal Care › Hair Care › Shampoo & Conditioner › Shampoos": [
+                "shampoo",
+                "conditioner",
+                "hair mask",
+            ],
+            "Beauty & Personal Care › Skin Care › Face › Creams & Moisturizers": [
+                "face moisturizer",
+                "night cream",
+                "eye cream",
+            ],
+            "Beauty & Personal Care › Hair Care › Hair Extensions, Wigs & Accessories › Extensions": [
+                "hair extension",
+                "lace wig",
+                "ponytail extension",
+            ],
             "Beauty & Personal Care › Oral Care › Toothpaste": ["toothpaste", "mouthwash"],
         },
-        "attributes": ["paraben free", "long lasting", "natural ingredients", "cruelty free", "sulfate free",
-                       "easy to use", "travel size", "dermatologist tested", "natural looking", "fragrance free"],
-        "options": {"scent": ["lavender", "coconut", "tea tree", "unscented", "vanilla"],
-                    "size": ["2 fl oz (pack of 1)", "8 fl oz (pack of 1)", "16 fl oz (pack of 2)", "33.8 fl oz"],
-                    "color": ["natural black", "dark brown", "blonde", "burgundy", "ash grey"]},
+        "attributes": [
+            "paraben free",
+            "long lasting",
+            "natural ingredients",
+            "cruelty free",
+            "sulfate free",
+            "easy to use",
+            "travel size",
+            "dermatologist tested",
+            "natural looking",
+            "fragrance free",
+        ],
+        "options": {
+            "scent": ["lavender", "coconut", "tea tree", "unscented", "vanilla"],
+            "size": ["2 fl oz (pack of 1)", "8 fl oz (pack of 1)", "16 fl oz (pack of 2)", "33.8 fl oz"],
+            "color": ["natural black", "dark brown", "blonde", "burgundy", "ash grey"],
+        },
     },
     "electronics": {
         "price": (8.0, 250.0),
         "paths": {
-            "Electronics › Headphones, Earbuds & Accessories › Headphones › Earbud Headphones": ["wireless earbuds", "bluetooth headphones"],
-            "Electronics › Computers & Accessories › Keyboards, Mice & Accessories": ["wireless mouse", "mechanical keyboard"],
-            "Electronics › Cell Phones & Accessories › Cases, Holsters & Sleeves": ["phone case", "screen protector"],
+            "Electronics › Headphones, Earbuds & Accessories › Headphones › Earbud Headphones": [
+                "wireless earbuds",
+                "bluetooth headphones",
+            ],
+            "Electronics › Computers & Accessories › Keyboards, Mice & Accessories": [
+                "wireless mouse",
+                "mechanical keyboard",
+            ],
+            "Electronics › Cell Phones & Accessories › Cases, Holsters & Sleeves": [
+                "phone case",
+                "screen protector",
+            ],
             "Electronics › Television & Video › Accessories › Cables": ["hdmi cable", "usb charging cable"],
         },
-        "attributes": ["fast charging", "noise cancelling", "water resistant", "high definition", "easy install",
-                       "long battery life", "heavy duty", "plug and play", "light weight", "high speed"],
-        "options": {"color": _COLORS[:6] + ["rose gold"],
-                    "size": ["3 ft", "6 ft", "10 ft", "15 ft"],
-                    "style": ["standard", "pro", "2-pack", "bundle with charger"]},
+        "attributes": [
+            "fast charging",
+            "noise cancelling",
+            "water resistant",
+            "high definition",
+            "easy install",
+            "long battery life",
+            "heavy duty",
+            "plug and play",
+            "light weight",
+            "high speed",
+        ],
+        "options": {
+            "color": _COLORS[:6] + ["rose gold"],
+            "size": ["3 ft", "6 ft", "10 ft", "15 ft"],
+            "style": ["standard", "pro", "2-pack", "bundle with charger"],
+        },
     },
     "fashion": {
         "price": (9.0, 90.0),
         "paths": {
-            "Clothing, Shoes & Jewelry › Men › Clothing › Shirts › T-Shirts": ["t-shirt", "polo shirt", "button down shirt"],
-            "Clothing, Shoes & Jewelry › Women › Shoes › Athletic › Running": ["running shoe", "walking sneaker"],
-            "Clothing, Shoes & Jewelry › Women › Clothing › Dresses": ["maxi dress", "cocktail dress", "sundress"],
-            "Clothing, Shoes & Jewelry › Men › Clothing › Pants": ["jogger pants", "cargo shorts", "chino pants"],
+            "Clothing, Shoes & Jewelry › Men › Clothing › Shirts › T-Shirts": [
+                "t-shirt",
+                "polo shirt",
+                "button down shirt",
+            ],
+            "Clothing, Shoes & Jewelry › Women › Shoes › Athletic › Running": [
+                "running shoe",
+                "walking sneaker",
+            ],
+            "Clothing, Shoes & Jewelry › Women › Clothing › Dresses": [
+                "maxi dress",
+                "cocktail dress",
+                "sundress",
+            ],
+            "Clothing, Shoes & Jewelry › Men › Clothing › Pants": [
+                "jogger pants",
+                "cargo shorts",
+                "chino pants",
+            ],
         },
-        "attributes": ["machine wash", "slim fit", "long sleeve", "short sleeve", "relaxed fit", "rubber sole",
-                       "button closure", "moisture wicking", "quick drying", "elastic waistband"],
+        "attributes": [
+            "machine wash",
+            "slim fit",
+            "long sleeve",
+            "short sleeve",
+            "relaxed fit",
+            "rubber sole",
+            "button closure",
+            "moisture wicking",
+            "quick drying",
+            "elastic waistband",
+        ],
         "options": {"color": _COLORS, "size": _SIZES, "fit type": ["regular", "big & tall", "slim"]},
     },
     "food": {
         "price": (3.0, 45.0),
         "paths": {
-            "Grocery & Gourmet Food › Snacks & Sweets › Chips & Crisps": ["potato chips", "tortilla chips", "veggie crisps"],
-            "Grocery & Gourmet Food › Beverages › Coffee, Tea & Cocoa › Tea": ["green tea", "herbal tea", "chai tea"],
+            "Grocery & Gourmet Food › Snacks & Sweets › Chips & Crisps": [
+                "potato chips",
+                "tortilla chips",
+                "veggie crisps",
+            ],
+            "Grocery & Gourmet Food › Beverages › Coffee, Tea & Cocoa › Tea": [
+                "green tea",
+                "herbal tea",
+                "chai tea",
+            ],
             "Grocery & Gourmet Food › Snack Foods › Jerky & Dried Meats": ["beef jerky", "turkey jerky"],
-            "Grocery & Gourmet Food › Pantry Staples › Herbs, Spices & Seasonings": ["seasoning blend", "sea salt"],
+            "Grocery & Gourmet Food › Pantry Staples › Herbs, Spices & Seasonings": [
+                "seasoning blend",
+                "sea salt",
+            ],
         },
-        "attributes": ["gluten free", "non gmo", "sugar free", "low carb", "keto friendly", "high protein",
-                       "usda organic", "natural flavors", "individually wrapped", "plant based"],
-        "options": {"flavor name": ["original", "sea salt", "barbecue", "spicy", "honey", "lemon"],
-                    "size": ["4 ounce (pack of 6)", "12 count (pack of 1)", "1 pound", "24 count"]},
+        "attributes": [
+            "gluten free",
+            "non gmo",
+            "sugar free",
+            "low carb",
+            "keto friendly",
+            "high protein",
+            "usda organic",
+            "natural flavors",
+            "individually wrapped",
+            "plant based",
+        ],
+        "options": {
+            "flavor name": ["original", "sea salt", "barbecue", "spicy", "honey", "lemon"],
+            "size": ["4 ounce (pack of 6)", "12 count (pack of 1)", "1 pound", "24 count"],
+        },
     },
     "furniture": {
         "price": (35.0, 480.0),
         "paths": {
-            "Home & Kitchen › Furniture › Living Room Furniture › Sofas & Couches": ["sofa", "loveseat", "futon"],
+            "Home & Kitchen › Furniture › Living Room Furniture › Sofas & Couches": [
+                "sofa",
+                "loveseat",
+                "futon",
+            ],
             "Home & Kitchen › Furniture › Bedroom Furniture › Nightstands": ["nightstand", "dresser"],
-            "Home & Kitchen › Furniture › Home Office Furniture › Home Office Chairs": ["office chair", "gaming chair"],
-            "Home & Kitchen › Furniture › Kitchen & Dining Room Furniture › Tables": ["dining table", "coffee table"],
+            "Home & Kitchen › Furniture › Home Office Furniture › Home Office Chairs": [
+                "office chair",
+                "gaming chair",
+            ],
+            "Home & Kitchen › Furniture › Kitchen & Dining Room Furniture › Tables": [
+                "dining table",
+                "coffee table",
+            ],
         },
-        "attributes": ["easy assembly", "solid wood", "living room", "storage space", "wood finish",
-                       "metal legs", "mid century", "space saving", "height adjustable", "lumbar support"],
-        "options": {"color": _COLORS, "size": ["small", "large", "2 drawers", "3 drawers"],
-                    "style": ["modern", "farmhouse", "industrial", "classic"]},
+        "attributes": [
+            "easy assembly",
+            "solid wood",
+            "living room",
+            "storage space",
+            "wood finish",
+            "metal legs",
+            "mid century",
+            "space saving",
+            "height adjustable",
+            "lumbar support",
+        ],
+        "options": {
+            "color": _COLORS,
+            "size": ["small", "large", "2 drawers", "3 drawers"],
+            "style": ["modern", "farmhouse", "industrial", "classic"],
+        },
     },
 }
-_BRANDS = ["Lumora", "Brightwell", "Oakridge", "Novaline", "Terrabloom", "Kestrel", "Vantora", "Pinecrest",
-           "Solenne", "Harbor & Hale", "Zentrix", "Mapleton", "Auroria", "Quillby", "Everlane Home", "Corvina",
-           "Nimbus", "Saltmarsh", "Veloce", "Willowmere"]
+_BRANDS = [
+    "Lumora",
+    "Brightwell",
+    "Oakridge",
+    "Novaline",
+    "Terrabloom",
+    "Kestrel",
+    "Vantora",
+    "Pinecrest",
+    "Solenne",
+    "Harbor & Hale",
+    "Zentrix",
+    "Mapleton",
+    "Auroria",
+    "Quillby",
+    "Everlane Home",
+    "Corvina",
+    "Nimbus",
+    "Saltmarsh",
+    "Veloce",
+    "Willowmere",
+]
 _INSTRUCTION_TEMPLATES = [
     "i need {article} {a0} {kind}",
     "i am looking for {article2} {kind} that is {a0}",
@@ -181,19 +316,26 @@ def _synthetic_product(rng: random.Random, asin: str) -> Product:
     kind = rng.choice(vocab["paths"][product_category])
     attributes = rng.sample(vocab["attributes"], rng.randint(2, 4))
     option_names = rng.sample(sorted(vocab["options"]), rng.choice([1, 1, 2, 2, 2]))
-    options = {name: rng.sample(pool, min(len(pool), rng.randint(2, 4)))
-               for name in option_names for pool in [vocab["options"][name]]}
+    options = {
+        name: rng.sample(pool, min(len(pool), rng.randint(2, 4)))
+        for name in option_names
+        for pool in [vocab["options"][name]]
+    }
     low, high = vocab["price"]
     first = round(round(rng.uniform(low, high)) + 0.99, 2)
-    pricing = [first] if rng.random() < 0.75 else [first, round(first + round(rng.uniform(2, 0.5 * high)) + 0.5, 2)]
+    pricing = (
+        [first] if rng.random() < 0.75 else [first, round(first + round(rng.uniform(2, 0.5 * high)) + 0.5, 2)]
+    )
     brand = rng.choice(_BRANDS)
     title = f"{brand} {kind.title()}, {attributes[0].title()}, {attributes[1].title()}"
     fill = {"kind": kind, "a0": attributes[0], "a1": attributes[1]}
     template = rng.choice(_INSTRUCTION_TEMPLATES)
     instruction = template.format(article=_article(attributes[0]), article2=_article(kind), **fill)
     instruction_attributes = attributes[:2] if "{a1}" in template else attributes[:1]
-    reviews = [{"title": t.format(**fill), "score": s, "body": b.format(**fill)}
-               for t, s, b in rng.sample(_REVIEW_TEMPLATES, rng.randint(0, 2))]
+    reviews = [
+        {"title": t.format(**fill), "score": s, "body": b.format(**fill)}
+        for t, s, b in rng.sample(_REVIEW_TEMPLATES, rng.randint(0, 2))
+    ]
     return Product(
         asin=asin,
         title=title,
@@ -222,7 +364,9 @@ def _sample_prices(products: list[Product], rng: random.Random) -> dict[str, flo
     prices = {}
     for product in products:
         pricing = product.pricing
-        prices[product.asin] = 100.0 if not pricing else pricing[0] if len(pricing) == 1 else rng.uniform(*pricing[:2])
+        prices[product.asin] = (
+            100.0 if not pricing else pricing[0] if len(pricing) == 1 else rng.uniform(*pricing[:2])
+        )
     return prices
 
 
@@ -247,17 +391,19 @@ def build_goals(products: list[Product], prices: dict[str, float], seed: int = 0
             goal_options = dict(zip(option_names, combination, strict=True))
             option_text = ", and ".join(f"{k}: {v}" for k, v in goal_options.items())
             option_text = f" with {option_text}" if option_text else ""
-            goals.append(Goal(
-                asin=product.asin,
-                instruction_text=f"{product.instruction}{option_text}{price_text}",
-                attributes=tuple(product.instruction_attributes),
-                goal_options=goal_options,
-                price_upper=price_upper,
-                query=product.query,
-                category=product.category,
-                product_category=product.product_category,
-                name=product.title,
-            ))
+            goals.append(
+                Goal(
+                    asin=product.asin,
+                    instruction_text=f"{product.instruction}{option_text}{price_text}",
+                    attributes=tuple(product.instruction_attributes),
+                    goal_options=goal_options,
+                    price_upper=price_upper,
+                    query=product.query,
+                    category=product.category,
+                    product_category=product.product_category,
+                    name=product.title,
+                )
+            )
     random.Random(GOAL_SHUFFLE_SEED).shuffle(goals)
     return goals
 
@@ -321,7 +467,9 @@ def _product_from_item(item: dict, attrs: dict) -> Product:
     for name, contents in (item.get("customization_options") or {}).items():
         if contents is None:
             continue
-        options[_clean(name).lower()] = [_clean(c["value"]).strip().replace("/", " | ").lower() for c in contents]
+        options[_clean(name).lower()] = [
+            _clean(c["value"]).strip().replace("/", " | ").lower() for c in contents
+        ]
     bullets = item.get("small_description") or []
     bullets = bullets if isinstance(bullets, list) else [bullets]
     pricing, price_tag = _parse_pricing(item.get("pricing"))
@@ -344,8 +492,9 @@ def _product_from_item(item: dict, attrs: dict) -> Product:
 
 
 @functools.lru_cache(maxsize=4)
-def load_webshop_catalog(items_path: str, attributes_path: str, num_products: int | None = None,
-                         seed: int = 0) -> Catalog:
+def load_webshop_catalog(
+    items_path: str, attributes_path: str, num_products: int | None = None, seed: int = 0
+) -> Catalog:
     """Load WebShop's `items_shuffle*.json` and `items_ins_v2*.json` (cached per process).
 
     Like WebShop: the first `num_products` items, ASINs 'nan' or longer than 10 skipped, duplicates dropped,

@@ -106,9 +106,13 @@ class WebShopEnv(TextEnv):
         if (items_path is None) != (attributes_path is None):
             raise ValueError("items_path and attributes_path must be given together")
         if items_path is not None:
-            self.catalog: Catalog = load_webshop_catalog(str(items_path), str(attributes_path), num_products, catalog_seed)
+            self.catalog: Catalog = load_webshop_catalog(
+                str(items_path), str(attributes_path), num_products, catalog_seed
+            )
         else:
-            self.catalog = synthetic_catalog(DEFAULT_NUM_PRODUCTS if num_products is None else num_products, catalog_seed)
+            self.catalog = synthetic_catalog(
+                DEFAULT_NUM_PRODUCTS if num_products is None else num_products, catalog_seed
+            )
         start, stop = SPLITS[split]
         self.goals: list[Goal] = self.catalog.goals[start:stop]
         if not self.goals:
@@ -215,7 +219,9 @@ class WebShopEnv(TextEnv):
             names += [asin.lower() for asin in self._page_asins()]
             return dict.fromkeys(names)
         if self._page == "item":
-            clickables: dict[str, str | None] = dict.fromkeys([BACK_TO_SEARCH, PREV_PAGE, *SUB_PAGES, BUY_NOW])
+            clickables: dict[str, str | None] = dict.fromkeys(
+                [BACK_TO_SEARCH, PREV_PAGE, *SUB_PAGES, BUY_NOW]
+            )
             for option_name, values in self.catalog.by_asin[self._asin].options.items():
                 clickables.update(dict.fromkeys(values, option_name))
             return clickables
@@ -233,7 +239,11 @@ class WebShopEnv(TextEnv):
         if self._page == "search":
             parts = ["WebShop", *instruction, "Search"]
         elif self._page == "results":
-            parts = [*instruction, "Back to Search", f"Page {self._page_number} (Total results: {len(self._results)})"]
+            parts = [
+                *instruction,
+                "Back to Search",
+                f"Page {self._page_number} (Total results: {len(self._results)})",
+            ]
             if self._page_number > 1:
                 parts.append("< Prev")
             if self._page_number * RESULTS_PER_PAGE < len(self._results):
@@ -246,14 +256,30 @@ class WebShopEnv(TextEnv):
             parts = [*instruction, "Back to Search", "< Prev"]
             for option_name, values in product.options.items():
                 parts += [option_name, *values]
-            parts += [product.title, f"Price: {product.price_tag}", f"Rating: {product.rating}",
-                      "Description", "Features", "Reviews", "Buy Now"]
+            parts += [
+                product.title,
+                f"Price: {product.price_tag}",
+                f"Rating: {product.rating}",
+                "Description",
+                "Features",
+                "Reviews",
+                "Buy Now",
+            ]
         elif self._page == "sub":
             parts = [*instruction, "Back to Search", "< Prev", *self._sub_page_text()]
         else:
-            parts = ["Thank you for shopping with us!", "Your code:", "(Paste it in your MTurk interface.)",
-                     "Purchased", "asin", self._asin, "options", json.dumps(self._options),
-                     "Your score (min 0.0, max 1.0)", str(self._score)]
+            parts = [
+                "Thank you for shopping with us!",
+                "Your code:",
+                "(Paste it in your MTurk interface.)",
+                "Purchased",
+                "asin",
+                self._asin,
+                "options",
+                json.dumps(self._options),
+                "Your score (min 0.0, max 1.0)",
+                str(self._score),
+            ]
         return SEP.join(p.strip() for p in parts if p.strip())[:MAX_OBSERVATION_CHARS]
 
     def _sub_page_text(self) -> list[str]:

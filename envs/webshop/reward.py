@@ -24,16 +24,72 @@ EXACT_MATCH_OPTIONS = ("size",)  # goal.py: sizes must match exactly, other opti
 FUZZY_THRESHOLD = 85
 # Colour words, first hit wins (WebShop's normalize_color): 'dark brown' and 'brown' both become 'brown'.
 COLOR_WORDS = (
-    "beige", "black", "blonde", "blue", "brown", "burgundy", "charcoal", "cream", "gold", "green", "grey",
-    "gray", "ivory", "khaki", "lavender", "maroon", "navy", "olive", "orange", "pink", "purple", "red", "rose",
-    "silver", "tan", "teal", "white", "yellow",
+    "beige",
+    "black",
+    "blonde",
+    "blue",
+    "brown",
+    "burgundy",
+    "charcoal",
+    "cream",
+    "gold",
+    "green",
+    "grey",
+    "gray",
+    "ivory",
+    "khaki",
+    "lavender",
+    "maroon",
+    "navy",
+    "olive",
+    "orange",
+    "pink",
+    "purple",
+    "red",
+    "rose",
+    "silver",
+    "tan",
+    "teal",
+    "white",
+    "yellow",
 )
 # Words spaCy tags as adjectives/verbs in typical titles; dropped so title_score counts noun-like words.
-NON_NOUN_WORDS = frozenset({
-    "natural", "long", "lasting", "free", "easy", "use", "high", "low", "heavy", "light", "fast", "quick",
-    "slim", "relaxed", "classic", "modern", "new", "best", "great", "premium", "soft", "small", "medium",
-    "large", "extra", "big", "tall", "short", "wireless", "organic", "fresh", "dark",
-})
+NON_NOUN_WORDS = frozenset(
+    {
+        "natural",
+        "long",
+        "lasting",
+        "free",
+        "easy",
+        "use",
+        "high",
+        "low",
+        "heavy",
+        "light",
+        "fast",
+        "quick",
+        "slim",
+        "relaxed",
+        "classic",
+        "modern",
+        "new",
+        "best",
+        "great",
+        "premium",
+        "soft",
+        "small",
+        "medium",
+        "large",
+        "extra",
+        "big",
+        "tall",
+        "short",
+        "wireless",
+        "organic",
+        "fresh",
+        "dark",
+    }
+)
 _WORD = re.compile(r"[a-z]+")
 
 
@@ -66,7 +122,11 @@ def normalize_color(value: str) -> str:
 
 def noun_tokens(name: str) -> list[str]:
     """Deterministic stand-in for spaCy's NOUN/PROPN tokens of a product name."""
-    return [t for t in _WORD.findall(name.lower()) if len(t) > 1 and t not in STOPWORDS and t not in NON_NOUN_WORDS]
+    return [
+        t
+        for t in _WORD.findall(name.lower())
+        if len(t) > 1 and t not in STOPWORDS and t not in NON_NOUN_WORDS
+    ]
 
 
 def type_reward(product: Product, goal: Goal) -> tuple[float, bool, bool, float]:

@@ -22,11 +22,54 @@ SEARCH_RETURN_N = 50  # WebShop's SEARCH_RETURN_N
 BM25_K1 = 0.9
 BM25_B = 0.4
 # Lucene's English stopword set (EnglishAnalyzer.ENGLISH_STOP_WORDS_SET) plus first-person filler.
-STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no",
-    "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to",
-    "was", "will", "with", "i", "me", "my", "we", "need", "want", "would", "like", "looking", "am", "find",
-})
+STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+        "i",
+        "me",
+        "my",
+        "we",
+        "need",
+        "want",
+        "would",
+        "like",
+        "looking",
+        "am",
+        "find",
+    }
+)
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
@@ -46,7 +89,9 @@ def document_text(product: Product) -> str:
     """The searchable text of one product, as WebShop's convert_product_file_format builds it (+ attributes)."""
     option_text = ", and ".join(f"{name}: {', '.join(values)}" for name, values in product.options.items())
     first_bullet = product.bullet_points[0] if product.bullet_points else ""
-    return " ".join([product.title, product.description, first_bullet, option_text, " ".join(product.attributes)])
+    return " ".join(
+        [product.title, product.description, first_bullet, option_text, " ".join(product.attributes)]
+    )
 
 
 class SearchIndex:
@@ -72,7 +117,10 @@ class SearchIndex:
             idf = math.log(1 + (n - len(entries) + 0.5) / (len(entries) + 0.5))
             docs = np.fromiter((d for d, _ in entries), dtype=np.int64, count=len(entries))
             weights = np.fromiter(
-                (idf * tf / (tf + BM25_K1 * (1 - BM25_B + BM25_B * lengths[d] / average_length)) for d, tf in entries),
+                (
+                    idf * tf / (tf + BM25_K1 * (1 - BM25_B + BM25_B * lengths[d] / average_length))
+                    for d, tf in entries
+                ),
                 dtype=np.float64,
                 count=len(entries),
             )

@@ -1,6 +1,6 @@
 """Layer-contribution study: load a sweep, C(k) with bootstrap CIs, strategies, correlations, tables, plots.
 
-    python -m layerverl.analysis multirun/alfworld-gigpo-tiny --out docs/results/alfworld-gigpo-tiny
+python -m layerverl.analysis multirun/alfworld-gigpo-tiny --out docs/results/alfworld-gigpo-tiny
 """
 
 from layerverl.analysis.compare import compare
@@ -17,7 +17,21 @@ from layerverl.analysis.stats import (
 from layerverl.analysis.strategies import strategy_commands, write_profile
 
 __all__ = [
-    "ContributionResult", "RunRecord", "SettingResult", "Sweep", "align_by_depth", "analyze", "bootstrap_success",
-    "compare", "contribution", "correlations", "ensemble_report", "jaccard", "load_sweep", "majority_vote",
-    "percentile_ci", "strategy_commands", "write_profile",
+    "ContributionResult",
+    "RunRecord",
+    "SettingResult",
+    "Sweep",
+    "align_by_depth",
+    "analyze",
+    "bootstrap_success",
+    "compare",
+    "contribution",
+    "correlations",
+    "ensemble_report",
+    "jaccard",
+    "load_sweep",
+    "majority_vote",
+    "percentile_ci",
+    "strategy_commands",
+    "write_profile",
 ]

@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", help="evaluation split (default: the sweep's first)")
     parser.add_argument("--boot", type=int, default=2000, help="bootstrap replicates")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed")
-    parser.add_argument("--k", type=int, default=3, help="K of the strategies (top/bottom/mid K) and ensembles")
+    parser.add_argument(
+        "--k", type=int, default=3, help="K of the strategies (top/bottom/mid K) and ensembles"
+    )
     parser.add_argument("--no-weights", action="store_true", help="skip the weight-change analysis")
     args = parser.parse_args(argv)
 
@@ -45,22 +47,35 @@ def main(argv: list[str] | None = None) -> int:
     report = {"summary": result.summary()}
     write_tables(result, out)
     plots.plot_success_bars(result, out / "success_bars.png")
-    lines = [f"{sweep.name} ({sweep.description}): {len(sweep.runs)} finished runs"
-             + (f" ({len(sweep.skipped)} incomplete skipped)" if sweep.skipped else ""), *summary_lines(report["summary"])]
+    lines = [
+        f"{sweep.name} ({sweep.description}): {len(sweep.runs)} finished runs"
+        + (f" ({len(sweep.skipped)} incomplete skipped)" if sweep.skipped else ""),
+        *summary_lines(report["summary"]),
+    ]
     compared = []
     if result.layer_rows:
         profile = write_profile(result, out / "profile.json")
-        lines += [f"strategy runs (profile written to {profile}):",
-                  *strategy_commands(profile, args.k, *_sweep_args(sweep))]
+        lines += [
+            f"strategy runs (profile written to {profile}):",
+            *strategy_commands(profile, args.k, *_sweep_args(sweep)),
+        ]
     if args.compare:
         other = analyze(load_sweep(args.compare), args.split, args.boot, args.seed)
         compared = [other]
         report["comparison"] = stats = compare(result, other)
-        plots.plot_rank_scatter(stats["C_a"], stats["C_b"], stats["points"], (stats["a"], stats["b"]), stats,
-                                out / "rank_scatter.png")
-        lines.append(f"vs {other.sweep_name} ({stats['n']} points by {stats['matched_by']}): "
-                     f"Spearman {stats['spearman']:.2f} (p={stats['spearman_p']:.2g}), Kendall {stats['kendall']:.2f} "
-                     f"(p={stats['kendall_p']:.2g}), Pearson {stats['pearson']:.2f}")
+        plots.plot_rank_scatter(
+            stats["C_a"],
+            stats["C_b"],
+            stats["points"],
+            (stats["a"], stats["b"]),
+            stats,
+            out / "rank_scatter.png",
+        )
+        lines.append(
+            f"vs {other.sweep_name} ({stats['n']} points by {stats['matched_by']}): "
+            f"Spearman {stats['spearman']:.2f} (p={stats['spearman_p']:.2g}), Kendall {stats['kendall']:.2f} "
+            f"(p={stats['kendall_p']:.2g}), Pearson {stats['pearson']:.2f}"
+        )
     if result.layer_rows:
         plots.plot_contribution([result, *compared], out / "contribution_by_layer.png", by="layer")
         plots.plot_contribution([result, *compared], out / "contribution_by_depth.png", by="depth")
@@ -68,9 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         lines += _weights(sweep, result, out, report)
     if sweep.has_episodes() and len(result.layer_rows) >= 2:
         report["ensemble"] = ensemble = ensemble_report(sweep, result, args.k)
-        lines.append(f"vote of layers {ensemble['layers']}: {ensemble['vote_success']:.3f} vs best single "
-                     f"{ensemble['best_single_success']:.3f}, full {ensemble['full_success']:.3f}; "
-                     f"mean Jaccard {ensemble['jaccard_mean']:.2f}")
+        lines.append(
+            f"vote of layers {ensemble['layers']}: {ensemble['vote_success']:.3f} vs best single "
+            f"{ensemble['best_single_success']:.3f}, full {ensemble['full_success']:.3f}; "
+            f"mean Jaccard {ensemble['jaccard_mean']:.2f}"
+        )
     (out / "analysis.json").write_text(json.dumps(report, indent=2, default=float))
     print("\n".join(lines))
     return 0
@@ -86,19 +103,27 @@ def _weights(sweep, result, out: Path, report: dict) -> list[str]:
     write_csv(out / "weight_change.csv", rows)
     plots.plot_weight_change(result, rows, out / "weight_change.png")
     contribution = {r.layer: r.contribution for r in result.layer_rows}
-    alone = [(contribution[w["layer"]], w["norm"]) for w in rows if w["setting"] == "layer" and w["layer"] in contribution]
+    alone = [
+        (contribution[w["layer"]], w["norm"])
+        for w in rows
+        if w["setting"] == "layer" and w["layer"] in contribution
+    ]
     if len(alone) < 3:
         return []
     report["weight_change_vs_C"] = stats = correlations(*zip(*alone, strict=True))
-    return [f"||delta theta_k|| vs C over {stats['n']} single-layer runs: Pearson {stats['pearson']:.2f}, "
-            f"Spearman {stats['spearman']:.2f} (p={stats['spearman_p']:.2g})"]
+    return [
+        f"||delta theta_k|| vs C over {stats['n']} single-layer runs: Pearson {stats['pearson']:.2f}, "
+        f"Spearman {stats['spearman']:.2f} (p={stats['spearman_p']:.2g})"
+    ]
 
 
 def _sweep_args(sweep) -> tuple[str, float | None, float | None]:
     """(env= algo= trainer.iterations=, the single-layer runs' lr, the full run's lr when it differs) of the
     profiled runs, for the printed strategy commands."""
     summary = sweep.runs[0].summary
-    trainer = {run.setting: run.config.get("trainer", {}) for run in sweep.runs if run.setting in ("layer", "full")}
+    trainer = {
+        run.setting: run.config.get("trainer", {}) for run in sweep.runs if run.setting in ("layer", "full")
+    }
     layer = trainer.get("layer", {})
     args = f"env={summary['env']} algo={summary['algo']}"
     if "iterations" in layer:

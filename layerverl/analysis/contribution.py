@@ -63,23 +63,38 @@ class ContributionResult:
         """S_base, S_full, layers with C >= 1, best and worst layer, and each strategy's share of the full gain."""
         layers = self.layer_rows
         out: dict[str, Any] = {
-            "sweep": self.sweep_name, "split": self.split, "num_layers": self.num_layers,
-            "layers_profiled": [r.layer for r in layers], "paired_episodes": self.paired,
-            "S_base": self.get("base").success, "S_full": self.get("full").success,
+            "sweep": self.sweep_name,
+            "split": self.split,
+            "num_layers": self.num_layers,
+            "layers_profiled": [r.layer for r in layers],
+            "paired_episodes": self.paired,
+            "S_base": self.get("base").success,
+            "S_full": self.get("full").success,
             "S_full_ci": list(self.get("full").success_ci),
         }
         if layers:
             best = max(layers, key=lambda r: r.contribution)
             worst = min(layers, key=lambda r: r.contribution)
-            out.update({
-                "layers_c_ge_1": [r.layer for r in layers if r.contribution >= 1],
-                "layers_ci_above_1": [r.layer for r in layers if r.contribution_ci[0] >= 1],
-                "best": {"layer": best.layer, "C": best.contribution, "ci": list(best.contribution_ci)},
-                "worst": {"layer": worst.layer, "C": worst.contribution, "ci": list(worst.contribution_ci)},
-            })
+            out.update(
+                {
+                    "layers_c_ge_1": [r.layer for r in layers if r.contribution >= 1],
+                    "layers_ci_above_1": [r.layer for r in layers if r.contribution_ci[0] >= 1],
+                    "best": {"layer": best.layer, "C": best.contribution, "ci": list(best.contribution_ci)},
+                    "worst": {
+                        "layer": worst.layer,
+                        "C": worst.contribution,
+                        "ci": list(worst.contribution_ci),
+                    },
+                }
+            )
         out["strategies"] = {
-            r.setting: {"success": r.success, "C": r.contribution, "over_full": r.contribution - 1,
-                        "ci": list(r.contribution_ci)} for r in self.strategy_rows
+            r.setting: {
+                "success": r.success,
+                "C": r.contribution,
+                "over_full": r.contribution - 1,
+                "ci": list(r.contribution_ci),
+            }
+            for r in self.strategy_rows
         }
         return out
 
@@ -104,10 +119,17 @@ def analyze(
     result = ContributionResult(sweep.name, split, sweep.num_layers, paired, rows)
     for task_type in _task_types(sweep, split):
         for row in _settings(sweep, split, task_type, n_boot, seed, level, paired)[0]:
-            result.per_task_type.append({
-                "task_type": task_type, "setting": row.setting, "layer": row.layer, "episodes": row.episodes,
-                "success": row.success, "C": row.contribution, "C_ci": list(row.contribution_ci),
-            })
+            result.per_task_type.append(
+                {
+                    "task_type": task_type,
+                    "setting": row.setting,
+                    "layer": row.layer,
+                    "episodes": row.episodes,
+                    "success": row.success,
+                    "C": row.contribution,
+                    "C_ci": list(row.contribution_ci),
+                }
+            )
     return result
 
 
@@ -120,7 +142,9 @@ def _settings(
     groups: list[tuple[str, int | None, list[RunRecord], str]] = [("base", None, base, base_phase)]
     groups += [("full", None, sweep.select("full"), "final")]
     groups += [("layer", k, sweep.select("layer", k), "final") for k in sweep.layers()]
-    groups += [(s, None, sweep.select(s), "final") for s in sweep.settings() if s not in ("base", "full", "layer")]
+    groups += [
+        (s, None, sweep.select(s), "final") for s in sweep.settings() if s not in ("base", "full", "layer")
+    ]
     outcomes = [[r.outcomes(phase, split, task_type) for r in runs] for _, _, runs, phase in groups]
     lengths = {len(o) for runs in outcomes for o in runs}
     paired = paired and len(lengths) == 1 and 0 not in lengths
@@ -131,14 +155,23 @@ def _settings(
     replicates = [bootstrap_success(o, n_boot, rng, episode_index) for o in outcomes]
     points = [float(np.mean([o.mean() if len(o) else np.nan for o in runs])) for runs in outcomes]
     rows = []
-    for (setting, layer, runs, _), runs_outcomes, point, reps in zip(groups, outcomes, points, replicates, strict=True):
-        rows.append(SettingResult(
-            setting, layer, None if layer is None else layer / sweep.num_layers, [r.seed for r in runs],
-            sum(len(o) for o in runs_outcomes), point, percentile_ci(reps, level),
-            contribution(point, points[0], points[1]),
-            percentile_ci(contribution(reps, replicates[0], replicates[1]), level),
-            [float(o.mean()) if len(o) else float("nan") for o in runs_outcomes],
-        ))
+    for (setting, layer, runs, _), runs_outcomes, point, reps in zip(
+        groups, outcomes, points, replicates, strict=True
+    ):
+        rows.append(
+            SettingResult(
+                setting,
+                layer,
+                None if layer is None else layer / sweep.num_layers,
+                [r.seed for r in runs],
+                sum(len(o) for o in runs_outcomes),
+                point,
+                percentile_ci(reps, level),
+                contribution(point, points[0], points[1]),
+                percentile_ci(contribution(reps, replicates[0], replicates[1]), level),
+                [float(o.mean()) if len(o) else float("nan") for o in runs_outcomes],
+            )
+        )
     return rows, paired
 
 

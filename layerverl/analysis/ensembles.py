@@ -37,7 +37,9 @@ def majority_vote(models: list[dict[int, dict[str, Any]]]) -> dict[int, bool]:
     return votes
 
 
-def ensemble_report(sweep: Sweep, result: ContributionResult, k: int = 3, seed: int | None = None) -> dict[str, Any]:
+def ensemble_report(
+    sweep: Sweep, result: ContributionResult, k: int = 3, seed: int | None = None
+) -> dict[str, Any]:
     """Majority vote of the top-k layers by C (one run each, lowest seed unless `seed`), against the best of
     them alone, full RL and the union of their solved sets, with pairwise Jaccard overlaps of solved sets."""
     top = sorted(result.layer_rows, key=lambda r: r.contribution, reverse=True)[:k]
@@ -51,15 +53,20 @@ def ensemble_report(sweep: Sweep, result: ContributionResult, k: int = 3, seed: 
         raise ValueError("an ensemble needs episodes.jsonl in at least 2 single-layer runs and a full run")
     models = [r.episode_records("final", result.split) for r in runs]
     votes = majority_vote(models)
-    solved = {r.layer: {e for e, rec in m.items() if rec["won"] and e in votes} for r, m in zip(runs, models, strict=True)}
+    solved = {
+        r.layer: {e for e, rec in m.items() if rec["won"] and e in votes}
+        for r, m in zip(runs, models, strict=True)
+    }
     pairs = {f"L{a}-L{b}": jaccard(solved[a], solved[b]) for a, b in itertools.combinations(solved, 2)}
     full_records = full[0].episode_records("final", result.split)
     n = len(votes)
     return {
-        "layers": [r.layer for r in runs], "episodes": n,
+        "layers": [r.layer for r in runs],
+        "episodes": n,
         "vote_success": sum(votes.values()) / n,
         "best_single_success": max(len(s) for s in solved.values()) / n,
         "full_success": sum(bool(full_records[e]["won"]) for e in votes if e in full_records) / n,
         "union_success": len(set().union(*solved.values())) / n,
-        "jaccard_mean": float(np.nanmean(list(pairs.values()))), "jaccard_pairs": pairs,
+        "jaccard_mean": float(np.nanmean(list(pairs.values()))),
+        "jaccard_pairs": pairs,
     }

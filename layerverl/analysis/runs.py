@@ -49,9 +49,16 @@ class RunRecord:
     def outcomes(self, phase: str, split: str, task_type: str | None = None) -> np.ndarray:
         """0/1 per evaluated episode, ordered by episode index; rebuilt from counts without episodes.jsonl."""
         if self.episodes is not None:
-            rows = sorted((e for e in self.episodes if e["phase"] == phase and e["split"] == split
-                           and (task_type is None or str(e.get("task_type")) == task_type)),
-                          key=lambda e: e["episode"])
+            rows = sorted(
+                (
+                    e
+                    for e in self.episodes
+                    if e["phase"] == phase
+                    and e["split"] == split
+                    and (task_type is None or str(e.get("task_type")) == task_type)
+                ),
+                key=lambda e: e["episode"],
+            )
             return np.array([float(bool(e["won"])) for e in rows])
         result = self.result(phase, split)
         if task_type is not None:
@@ -101,7 +108,9 @@ def load_run(run_dir: Path) -> RunRecord | None:
         seed = int(match.group(1)) if match else 0
     episodes = None
     if (run_dir / EPISODES_FILE).exists():
-        episodes = [json.loads(line) for line in (run_dir / EPISODES_FILE).read_text().splitlines() if line.strip()]
+        episodes = [
+            json.loads(line) for line in (run_dir / EPISODES_FILE).read_text().splitlines() if line.strip()
+        ]
     setting, layer = classify(summary, config)
     return RunRecord(run_dir, setting, layer, int(seed), summary["num_layers"], summary, config, episodes)
 
@@ -137,12 +146,16 @@ class Sweep:
     def settings(self) -> list[str]:
         """Settings present, in the order base, full, layer, then strategies by name."""
         names = {r.setting for r in self.runs}
-        return [s for s in ("base", "full", "layer") if s in names] + sorted(names - {"base", "full", "layer"})
+        return [s for s in ("base", "full", "layer") if s in names] + sorted(
+            names - {"base", "full", "layer"}
+        )
 
     def select(self, setting: str, layer: int | None = None) -> list[RunRecord]:
         """Runs of one setting (and layer), ordered by seed."""
-        return sorted((r for r in self.runs if r.setting == setting and (layer is None or r.layer == layer)),
-                      key=lambda r: r.seed)
+        return sorted(
+            (r for r in self.runs if r.setting == setting and (layer is None or r.layer == layer)),
+            key=lambda r: r.seed,
+        )
 
     def layers(self) -> list[int]:
         """Layers with at least one single-layer run."""
@@ -167,5 +180,7 @@ def load_sweep(sweep_dir: str | Path) -> Sweep:
         raise FileNotFoundError(f"no finished run (complete summary.json) under {sweep_dir}")
     kinds = {(r.summary["env"], r.summary["algo"], r.summary.get("model"), r.num_layers) for r in runs}
     if len(kinds) > 1:
-        raise ValueError(f"{sweep_dir} mixes runs of {sorted(kinds, key=str)}; analyze one env/algo/model at a time")
+        raise ValueError(
+            f"{sweep_dir} mixes runs of {sorted(kinds, key=str)}; analyze one env/algo/model at a time"
+        )
     return Sweep(sweep_dir, runs, skipped)

@@ -34,7 +34,11 @@ def bootstrap_success(
             if not len(outcomes):
                 means[i] = np.nan
                 continue
-            index = episode_index if episode_index is not None else rng.integers(0, len(outcomes), (n_boot, len(outcomes)))
+            index = (
+                episode_index
+                if episode_index is not None
+                else rng.integers(0, len(outcomes), (n_boot, len(outcomes)))
+            )
             means[i] = outcomes[index].mean(axis=1)
         replicates += means[seed_draw[:, slot], np.arange(n_boot)]
     return replicates / len(runs)
@@ -62,9 +66,12 @@ def correlations(a: Any, b: Any) -> dict[str, float]:
     spearman, kendall, pearson = stats.spearmanr(a, b), stats.kendalltau(a, b), stats.pearsonr(a, b)
     return {
         "n": int(len(a)),
-        "spearman": float(spearman.statistic), "spearman_p": float(spearman.pvalue),
-        "kendall": float(kendall.statistic), "kendall_p": float(kendall.pvalue),
-        "pearson": float(pearson.statistic), "pearson_p": float(pearson.pvalue),
+        "spearman": float(spearman.statistic),
+        "spearman_p": float(spearman.pvalue),
+        "kendall": float(kendall.statistic),
+        "kendall_p": float(kendall.pvalue),
+        "pearson": float(pearson.statistic),
+        "pearson_p": float(pearson.pvalue),
     }
 
 
@@ -76,7 +83,9 @@ def align_by_depth(
     Two models of different depth compare at equal relative depth k / L; depths outside the other sweep's
     measured range are dropped rather than extrapolated.
     """
-    depth_a, score_a, depth_b, score_b = (np.asarray(x, dtype=float) for x in (depth_a, score_a, depth_b, score_b))
+    depth_a, score_a, depth_b, score_b = (
+        np.asarray(x, dtype=float) for x in (depth_a, score_a, depth_b, score_b)
+    )
     swap = len(depth_b) < len(depth_a)
     if swap:
         depth_a, score_a, depth_b, score_b = depth_b, score_b, depth_a, score_a

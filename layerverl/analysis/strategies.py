@@ -26,8 +26,10 @@ def write_profile(result: ContributionResult, path: str | Path) -> Path:
         "contribution": {str(k): float(c) for k, c in enumerate(scores)},
         "measured": measured.tolist(),
         "ci": {str(r.layer): list(r.contribution_ci) for r in rows},
-        "sweep": result.sweep_name, "split": result.split,
-        "S_base": result.get("base").success, "S_full": result.get("full").success,
+        "sweep": result.sweep_name,
+        "split": result.split,
+        "S_base": result.get("base").success,
+        "S_full": result.get("full").success,
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,18 +37,28 @@ def write_profile(result: ContributionResult, path: str | Path) -> Path:
     return path
 
 
-def strategy_commands(profile: str | Path, k: int, sweep_args: str = "env=... algo=...", lr: float | None = None,
-                      full_lr: float | None = None) -> list[str]:
+def strategy_commands(
+    profile: str | Path,
+    k: int,
+    sweep_args: str = "env=... algo=...",
+    lr: float | None = None,
+    full_lr: float | None = None,
+) -> list[str]:
     """The run.py command of each strategy, and the one sweep command that launches them all with seeds.
 
     `lr` is the single-layer runs' rate, `full_lr` the full run's; Boost trains every layer, so it gets `full_lr`.
     """
+
     def rate(name: str) -> str:
         chosen = full_lr if name.startswith("boost") and full_lr is not None else lr
         return "" if chosen is None else f" trainer.lr={chosen}"
 
-    lines = [f"python run.py {sweep_args}{rate(name)} {' '.join(o)}    # {name}"
-             for name, o in strategy_overrides(k, profile).items()]
+    lines = [
+        f"python run.py {sweep_args}{rate(name)} {' '.join(o)}    # {name}"
+        for name, o in strategy_overrides(k, profile).items()
+    ]
     rates = rate("") + ("" if full_lr is None else f" full_lr={full_lr}")
-    lines.append(f"python -m layerverl.sweep {sweep_args}{rates} seeds=3 strategies={k} profile={Path(profile).resolve()}")
+    lines.append(
+        f"python -m layerverl.sweep {sweep_args}{rates} seeds=3 strategies={k} profile={Path(profile).resolve()}"
+    )
     return lines

@@ -44,7 +44,9 @@ def initial_weights(model_path: str | Path | None, names: list[str]) -> dict[str
             for name in wanted & set(f.keys()):
                 found[name] = f.get_tensor(name).float().numpy()
     if missing := wanted - set(found):
-        raise FileNotFoundError(f"{model_path} lacks {len(missing)} trained tensors, e.g. {sorted(missing)[0]}")
+        raise FileNotFoundError(
+            f"{model_path} lacks {len(missing)} trained tensors, e.g. {sorted(missing)[0]}"
+        )
     return found
 
 
@@ -58,8 +60,11 @@ def sweep_weight_changes(sweep: Sweep) -> list[dict[str, Any]]:
         checkpoint = run.path / "checkpoints" / "latest.pt"
         if run.setting not in ("full", "layer") or not checkpoint.exists():
             continue
-        trained = {n: t.float().numpy() for n, t in torch.load(checkpoint, weights_only=False)["trained"].items()
-                   if LAYER_NAME.search(n)}
+        trained = {
+            n: t.float().numpy()
+            for n, t in torch.load(checkpoint, weights_only=False)["trained"].items()
+            if LAYER_NAME.search(n)
+        }
         model_path = run.config.get("model", {}).get("path")
         if model_path not in cache:
             cache[model_path] = {}

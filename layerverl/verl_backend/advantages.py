@@ -21,8 +21,9 @@ from agents.step_batch import StepBatch
 from layerverl.algos import Advantages, estimate_advantages
 
 
-def step_samples(batch_keys: Sequence[str], extra_fields: Sequence[dict[str, Any]],
-                 token_level_rewards: torch.Tensor) -> StepBatch:
+def step_samples(
+    batch_keys: Sequence[str], extra_fields: Sequence[dict[str, Any]], token_level_rewards: torch.Tensor
+) -> StepBatch:
     """The step samples of a verl batch (bs rows), as the local rollout's `Rollout.step_batch()` gives them."""
     groups, trajectories = [], []
     for key in batch_keys:
@@ -46,7 +47,9 @@ def apply_step_advantages(data: DataProto, batch_keys: Sequence[str], options: d
     options = dict(options)
     name = options.pop("name")
     extra_fields = list(data.non_tensor_batch["extra_fields"])
-    adv = estimate_advantages(name, step_samples(batch_keys, extra_fields, data.batch["token_level_rewards"]), options)
+    adv = estimate_advantages(
+        name, step_samples(batch_keys, extra_fields, data.batch["token_level_rewards"]), options
+    )
     mask = data.batch["response_mask"]
     scores = torch.as_tensor(adv.total, dtype=torch.float32, device=mask.device).unsqueeze(-1) * mask
     data.batch["advantages"] = scores

@@ -29,22 +29,31 @@ class EnvAgentLoop(AgentLoopBase):
         template = load_template(row["env"], loop["prompt_variant"], loop["history_length"])
         env = envs.make(row["env"], **json.loads(row["env_kwargs"]))
         try:
-            episode = await run_episode(env, int(seed), template, self._encode, self._decode,
-                                        lambda ids: self._generate(ids, sampling_params), loop["max_steps"])
+            episode = await run_episode(
+                env,
+                int(seed),
+                template,
+                self._encode,
+                self._decode,
+                lambda ids: self._generate(ids, sampling_params),
+                loop["max_steps"],
+            )
         finally:
             env.close()
         return [AgentLoopOutput(**fields) for fields in episode_outputs(episode)]
 
     def _encode(self, prompt: str) -> list[int]:
         """The chat-templated user message, keeping its last `prompt_length` tokens like the local policy."""
-        return encode_prompt(self.tokenizer, prompt, self.rollout_config.prompt_length,
-                             **self.apply_chat_template_kwargs)
+        return encode_prompt(
+            self.tokenizer, prompt, self.rollout_config.prompt_length, **self.apply_chat_template_kwargs
+        )
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
     async def _generate(self, prompt_ids: list[int], sampling_params: dict[str, Any]):
-        output = await self.server_manager.generate(request_id=uuid4().hex, prompt_ids=prompt_ids,
-                                                    sampling_params=sampling_params)
+        output = await self.server_manager.generate(
+            request_id=uuid4().hex, prompt_ids=prompt_ids, sampling_params=sampling_params
+        )
         ids = list(output.token_ids[: self.rollout_config.response_length])
         return ids, (list(output.log_probs[: len(ids)]) if output.log_probs else None)

@@ -21,7 +21,11 @@ from layerverl.config import ConfigError, check_layer_spec
 AGENT_NAME = "layerverl_env"
 TRAIN_PLAN_ENV = "LAYERVERL_TRAIN_PLAN"
 ENGINE_VENDOR = "layerverl"  # EngineRegistry vendor key of our FSDP engine (see fsdp_freeze)
-ESTIMATORS = {"gigpo": "gigpo", "grpo": "layerverl_grpo", "drgrpo": "layerverl_drgrpo"}  # ours -> verl registry
+ESTIMATORS = {
+    "gigpo": "gigpo",
+    "grpo": "layerverl_grpo",
+    "drgrpo": "layerverl_drgrpo",
+}  # ours -> verl registry
 
 
 @dataclass
@@ -88,8 +92,10 @@ def train_plan(cfg: DictConfig) -> TrainPlan:
     lm_head = every_layer if cfg.layer.train_lm_head is None else bool(cfg.layer.train_lm_head)
     lora = cfg.backend.lora_rank > 0
     if lora and (embeddings or lm_head):
-        raise ConfigError("backend.lora_rank: LoRA mode trains adapters on decoder layers only; "
-                          "set layer.train_embeddings=false layer.train_lm_head=false")
+        raise ConfigError(
+            "backend.lora_rank: LoRA mode trains adapters on decoder layers only; "
+            "set layer.train_embeddings=false layer.train_lm_head=false"
+        )
     return TrainPlan(layers, num_layers, embeddings, lm_head, lora, cfg.backend.check_sync)
 
 
@@ -103,21 +109,38 @@ def write_task_files(cfg: DictConfig, out_dir: Path) -> dict[str, str]:
     import pandas as pd
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    env_kwargs = {**OmegaConf.to_container(cfg.env.kwargs, resolve=True),
-                  **OmegaConf.to_container(cfg.model.env_kwargs.get(cfg.env.name, {}) or {}, resolve=True)}
-    loop = {"prompt_variant": cfg.model.prompt_variant, "history_length": cfg.model.history_length,
-            "max_steps": env_kwargs.get("max_steps", 50)}
+    env_kwargs = {
+        **OmegaConf.to_container(cfg.env.kwargs, resolve=True),
+        **OmegaConf.to_container(cfg.model.env_kwargs.get(cfg.env.name, {}) or {}, resolve=True),
+    }
+    loop = {
+        "prompt_variant": cfg.model.prompt_variant,
+        "history_length": cfg.model.history_length,
+        "max_steps": env_kwargs.get("max_steps", 50),
+    }
 
     def rows(count: int, split: str | None, validate: bool) -> pd.DataFrame:
         kwargs = dict(env_kwargs, **({"split": split} if split else {}))
-        return pd.DataFrame([{
-            "data_source": f"layerverl/{cfg.env.name}",
-            "prompt": [{"role": "user", "content": ""}],  # the agent loop builds every prompt from the env
-            "agent_name": AGENT_NAME,
-            "reward_model": {"style": "env", "ground_truth": ""},
-            "extra_info": {"env": cfg.env.name, "env_kwargs": json.dumps(kwargs), "loop": json.dumps(loop),
-                           "index": i, "eval_seed": i if validate else None},
-        } for i in range(count)])
+        return pd.DataFrame(
+            [
+                {
+                    "data_source": f"layerverl/{cfg.env.name}",
+                    "prompt": [
+                        {"role": "user", "content": ""}
+                    ],  # the agent loop builds every prompt from the env
+                    "agent_name": AGENT_NAME,
+                    "reward_model": {"style": "env", "ground_truth": ""},
+                    "extra_info": {
+                        "env": cfg.env.name,
+                        "env_kwargs": json.dumps(kwargs),
+                        "loop": json.dumps(loop),
+                        "index": i,
+                        "eval_seed": i if validate else None,
+                    },
+                }
+                for i in range(count)
+            ]
+        )
 
     train = out_dir / "verl_train.parquet"
     val = out_dir / "verl_val.parquet"
@@ -137,10 +160,15 @@ def compose_verl_config(cfg: DictConfig, out_dir: Path) -> DictConfig:
     mini_batch = backend.ppo_mini_batch_size or max(trainer.groups // trainer.mini_batches, 1)
     path = model_path(cfg)
     values: dict[str, Any] = {
-        "data.train_files": files["train"], "data.val_files": files["val"],
-        "data.train_batch_size": trainer.groups, "data.val_batch_size": trainer.eval_batch_size,
-        "data.max_prompt_length": cfg.model.max_prompt_tokens, "data.max_response_length": cfg.model.max_new_tokens,
-        "data.truncation": "left", "data.return_raw_chat": True, "data.dataloader_num_workers": 0,
+        "data.train_files": files["train"],
+        "data.val_files": files["val"],
+        "data.train_batch_size": trainer.groups,
+        "data.val_batch_size": trainer.eval_batch_size,
+        "data.max_prompt_length": cfg.model.max_prompt_tokens,
+        "data.max_response_length": cfg.model.max_new_tokens,
+        "data.truncation": "left",
+        "data.return_raw_chat": True,
+        "data.dataloader_num_workers": 0,
         "data.seed": cfg.seed,
         "actor_rollout_ref.model.path": path,
         "actor_rollout_ref.model.external_lib": "layerverl.verl_backend.fsdp_freeze",
@@ -179,12 +207,17 @@ def compose_verl_config(cfg: DictConfig, out_dir: Path) -> DictConfig:
         "actor_rollout_ref.rollout.agent.default_agent_loop": AGENT_NAME,
         "actor_rollout_ref.rollout.agent.agent_loop_config_path": files["agent_loops"],
         "algorithm.adv_estimator": ESTIMATORS[cfg.algo.name],
-        "algorithm.gamma": cfg.algo.advantage.get("gamma", 1.0),  # only GiGPO discounts; verl reads it for GAE
-        "algorithm.norm_adv_by_std_in_grpo": cfg.algo.advantage.get("norm_by_std", True) and cfg.algo.name != "drgrpo",
+        "algorithm.gamma": cfg.algo.advantage.get(
+            "gamma", 1.0
+        ),  # only GiGPO discounts; verl reads it for GAE
+        "algorithm.norm_adv_by_std_in_grpo": cfg.algo.advantage.get("norm_by_std", True)
+        and cfg.algo.name != "drgrpo",
         "algorithm.use_kl_in_reward": False,
         "trainer.v1.trainer_mode": "layerverl",
-        "trainer.nnodes": backend.nnodes, "trainer.n_gpus_per_node": backend.n_gpus_per_node,
-        "trainer.total_epochs": trainer.iterations, "trainer.total_training_steps": trainer.iterations,
+        "trainer.nnodes": backend.nnodes,
+        "trainer.n_gpus_per_node": backend.n_gpus_per_node,
+        "trainer.total_epochs": trainer.iterations,
+        "trainer.total_training_steps": trainer.iterations,
         "trainer.project_name": "layerverl",
         "trainer.experiment_name": f"{cfg.env.name}-{cfg.algo.name}-layer{cfg.layer.spec}-seed{cfg.seed}",
         "trainer.logger": list(backend.logger),
@@ -195,11 +228,13 @@ def compose_verl_config(cfg: DictConfig, out_dir: Path) -> DictConfig:
         "trainer.resume_mode": "auto" if trainer.resume == "auto" else "disable",
     }
     if plan.lora:
-        values.update({
-            "actor_rollout_ref.model.lora_rank": backend.lora_rank,
-            "actor_rollout_ref.model.lora_alpha": backend.lora_alpha,
-            "actor_rollout_ref.model.target_modules": lora_target_modules(plan.layers),
-        })
+        values.update(
+            {
+                "actor_rollout_ref.model.lora_rank": backend.lora_rank,
+                "actor_rollout_ref.model.lora_alpha": backend.lora_alpha,
+                "actor_rollout_ref.model.target_modules": lora_target_modules(plan.layers),
+            }
+        )
     values.update(OmegaConf.to_container(backend.overrides, resolve=True))
     verl_cfg = load_verl_defaults()
     for key, value in values.items():
@@ -211,7 +246,10 @@ def compose_verl_config(cfg: DictConfig, out_dir: Path) -> DictConfig:
     plan.rollout_dtype = verl_dtype_name(verl_cfg.actor_rollout_ref.rollout.dtype)
     with open_dict(verl_cfg):
         # our own keys: GiGPO/GRPO options for the advantage override, and the Ray workers' environment
-        verl_cfg.algorithm.layerverl = {"name": cfg.algo.name, **OmegaConf.to_container(cfg.algo.advantage, resolve=True)}
+        verl_cfg.algorithm.layerverl = {
+            "name": cfg.algo.name,
+            **OmegaConf.to_container(cfg.algo.advantage, resolve=True),
+        }
         verl_cfg.ray_kwargs.ray_init.runtime_env.env_vars = {
             TRAIN_PLAN_ENV: plan.to_env(),
             "VERL_ENGINE_VENDOR": ENGINE_VENDOR,

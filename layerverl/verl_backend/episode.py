@@ -48,8 +48,15 @@ def env_seed(uid: str) -> int:
     return int.from_bytes(hashlib.blake2b(str(uid).encode(), digest_size=4).digest(), "big") % (2**31 - 1)
 
 
-async def run_episode(env: Any, seed: int, template: PromptTemplate, encode: Callable[[str], list[int]],
-                      decode: Callable[[list[int]], str], generate: Generate, max_steps: int) -> Episode:
+async def run_episode(
+    env: Any,
+    seed: int,
+    template: PromptTemplate,
+    encode: Callable[[str], list[int]],
+    decode: Callable[[list[int]], str],
+    generate: Generate,
+    max_steps: int,
+) -> Episode:
     """Play one episode of `env` from `seed`; one generate call per turn."""
     observation, info = env.reset(seed=seed)
     history: list[tuple[str, str]] = []
@@ -61,8 +68,9 @@ async def run_episode(env: Any, seed: int, template: PromptTemplate, encode: Cal
         action, valid = parse_action(decode(response_ids))
         anchor = anchor_hash(str(info["anchor"]))
         next_observation, reward, terminated, truncated, info = env.step(action)
-        episode.steps.append(EpisodeStep(prompt_ids, list(response_ids), logprobs, step_idx, anchor,
-                                         float(reward), valid))
+        episode.steps.append(
+            EpisodeStep(prompt_ids, list(response_ids), logprobs, step_idx, anchor, float(reward), valid)
+        )
         episode.episode_return += float(reward)
         history.append((observation, action))
         observation = next_observation
@@ -77,17 +85,25 @@ def episode_outputs(episode: Episode) -> list[dict[str, Any]]:
     the last step carries the episode return as `reward_score` (verl copies it to the earlier steps)."""
     outputs = []
     for step in episode.steps:
-        outputs.append({
-            "prompt_ids": step.prompt_ids,
-            "response_ids": step.response_ids,
-            "response_mask": [1] * len(step.response_ids),
-            "response_logprobs": step.response_logprobs,
-            "num_turns": 2,
-            "metrics": {},
-            "extra_fields": {"anchor": step.anchor, "step_idx": step.step_idx, "step_reward": step.step_reward,
-                             "valid": step.valid},
-        })
+        outputs.append(
+            {
+                "prompt_ids": step.prompt_ids,
+                "response_ids": step.response_ids,
+                "response_mask": [1] * len(step.response_ids),
+                "response_logprobs": step.response_logprobs,
+                "num_turns": 2,
+                "metrics": {},
+                "extra_fields": {
+                    "anchor": step.anchor,
+                    "step_idx": step.step_idx,
+                    "step_reward": step.step_reward,
+                    "valid": step.valid,
+                },
+            }
+        )
     outputs[-1]["reward_score"] = episode.episode_return
-    outputs[-1]["extra_fields"]["reward_extra_info"] = {"won": float(episode.won),
-                                                        "episode_length": float(len(episode.steps))}
+    outputs[-1]["extra_fields"]["reward_extra_info"] = {
+        "won": float(episode.won),
+        "episode_length": float(len(episode.steps)),
+    }
     return outputs

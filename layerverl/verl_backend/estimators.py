@@ -35,8 +35,10 @@ def verl_estimator(name: str) -> Callable:
     def estimator(token_level_rewards, response_mask, index, config=None, **batch):
         n = token_level_rewards.shape[0]
         if name == "gigpo" and "anchor_obs" not in batch:
-            raise ValueError("gigpo needs anchor_obs/traj_index/step_index/step_rewards: run it with backend=verl "
-                             "of layerverl, whose trainer passes them (verl's own trainer does not)")
+            raise ValueError(
+                "gigpo needs anchor_obs/traj_index/step_index/step_rewards: run it with backend=verl "
+                "of layerverl, whose trainer passes them (verl's own trainer does not)"
+            )
         options = dict(config.get(name) or {}) if hasattr(config, "get") else {}
         episode_return = token_level_rewards.sum(-1).detach().cpu().double().numpy()
         steps = StepBatch(

@@ -28,11 +28,15 @@ def check_uniform_units(model: nn.Module) -> None:
     blocks = decoder_layers(model)
     in_blocks = {id(p) for block in blocks for p in block.parameters()}
     units = {f"layer {k}": list(block.parameters()) for k, block in enumerate(blocks)}
-    units["root (embeddings, final norm, LM head)"] = [p for p in model.parameters() if id(p) not in in_blocks]
+    units["root (embeddings, final norm, LM head)"] = [
+        p for p in model.parameters() if id(p) not in in_blocks
+    ]
     for unit, params in units.items():
         if len({p.requires_grad for p in params}) > 1:
-            raise ValueError(f"FSDP unit {unit} mixes frozen and trainable parameters; train embeddings and "
-                             "LM head together (layer.train_embeddings == layer.train_lm_head)")
+            raise ValueError(
+                f"FSDP unit {unit} mixes frozen and trainable parameters; train embeddings and "
+                "LM head together (layer.train_embeddings == layer.train_lm_head)"
+            )
 
 
 def freeze_for_fsdp(model: nn.Module, plan: TrainPlan) -> dict[str, Any]:
@@ -42,7 +46,9 @@ def freeze_for_fsdp(model: nn.Module, plan: TrainPlan) -> dict[str, Any]:
     return report
 
 
-@EngineRegistry.register(model_type="language_model", backend=["fsdp", "fsdp2"], device="cuda", vendor=ENGINE_VENDOR)
+@EngineRegistry.register(
+    model_type="language_model", backend=["fsdp", "fsdp2"], device="cuda", vendor=ENGINE_VENDOR
+)
 class LayerFSDPEngine(FSDPEngineWithLMHead):
     """verl's FSDP engine training only the planned layers and syncing only them to the rollout."""
 
@@ -65,4 +71,6 @@ class LayerFSDPEngine(FSDPEngineWithLMHead):
             return params, peft_config  # LoRA: verl already sends only the adapters
         plan, self.last_sync = self.plan, SyncRecord()
         keep = trained_name_filter(plan.layers, plan.train_embeddings, plan.train_lm_head)
-        return filter_trained(params, keep, plan.layers, getattr(torch, plan.rollout_dtype), self.last_sync), None
+        return filter_trained(
+            params, keep, plan.layers, getattr(torch, plan.rollout_dtype), self.last_sync
+        ), None

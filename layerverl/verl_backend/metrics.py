@@ -19,8 +19,10 @@ def rollout_metrics(batch_keys, extra_fields: list[dict], token_level_rewards) -
     won = [float((extra_fields[i].get("reward_extra_info") or {}).get("won", 0.0)) for i in first]
     lengths = np.bincount(steps.traj_id)
     return {
-        "train/success_rate": float(np.mean(won)), "train/episode_return": float(steps.episode_return[first].mean()),
-        "train/episode_length": float(lengths.mean()), "train/valid_ratio": float(steps.valid.mean()),
+        "train/success_rate": float(np.mean(won)),
+        "train/episode_return": float(steps.episode_return[first].mean()),
+        "train/episode_length": float(lengths.mean()),
+        "train/valid_ratio": float(steps.valid.mean()),
         "train/step_samples": float(len(batch_keys)),
     }
 
@@ -35,8 +37,17 @@ def read_verl_metrics(path: Path, episodes: int) -> tuple[list[dict], dict, dict
         if won:
             evaluations.append(float(won[0]))
         if "train/success_rate" in data:
-            history.append({"iteration": step, **{k: v for k, v in data.items() if k.startswith("train/")},
-                            **{f"time/{k.split('/', 1)[1]}_s": v for k, v in data.items() if k.startswith("timing_s/")}})
+            history.append(
+                {
+                    "iteration": step,
+                    **{k: v for k, v in data.items() if k.startswith("train/")},
+                    **{
+                        f"time/{k.split('/', 1)[1]}_s": v
+                        for k, v in data.items()
+                        if k.startswith("timing_s/")
+                    },
+                }
+            )
     if not evaluations:
         raise RuntimeError(f"{path} holds no validation success (val-*/won/mean@*): did the run finish?")
 

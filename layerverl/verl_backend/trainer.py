@@ -53,13 +53,16 @@ class LayerSyncWorker(ActorRolloutRefWorker):
             return result
         with tempfile.TemporaryDirectory(prefix="layerverl-sync-") as folder:
             path = str(Path(folder) / "rollout")
-            await self.rollout._execute_method(write_rollout_fingerprints,
-                                               args=(sorted(record.fingerprints), plan.rollout_dtype, path))
+            await self.rollout._execute_method(
+                write_rollout_fingerprints, args=(sorted(record.fingerprints), plan.rollout_dtype, path)
+            )
             rollout = read_rollout_fingerprints(path)
         if rollout is not None:  # None: no server on this rank, or a tensor-parallel engine
             compare_fingerprints(record.fingerprints, rollout)
-        print(f"[layerverl] step {global_steps}: synced {len(record.names)} tensors, {record.bytes_sent} bytes"
-              f"{', rollout copy verified' if rollout is not None else ''}")
+        print(
+            f"[layerverl] step {global_steps}: synced {len(record.names)} tensors, {record.bytes_sent} bytes"
+            f"{', rollout copy verified' if rollout is not None else ''}"
+        )
         return result
 
 
@@ -76,7 +79,9 @@ class LayerverlTrainer(PPOTrainerSync):
     def _compute_advantage(self, batch, metrics: dict) -> Any:
         fields = ["uid", "response_mask", "rm_scores"]
         data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
-        extra = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["extra_fields"])
+        extra = tq.kv_batch_get(
+            keys=batch.keys, partition_id=batch.partition_id, select_fields=["extra_fields"]
+        )
         response_mask = data["response_mask"]
         data = DataProto(batch=data.to_padded_tensor())
         data.batch["token_level_rewards"] = data.batch["rm_scores"]
@@ -88,9 +93,12 @@ class LayerverlTrainer(PPOTrainerSync):
         adv = apply_step_advantages(data, batch.keys, options)
         metrics.update(advantage_metrics(adv))
         metrics.update(rollout_metrics(batch.keys, list(extra_fields), data.batch["token_level_rewards"]))
-        output = {name: response_to_nested(data.batch[name], response_mask) for name in ("advantages", "returns")}
-        return tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id,
-                               fields=TensorDict(output, batch_size=len(batch)))
+        output = {
+            name: response_to_nested(data.batch[name], response_mask) for name in ("advantages", "returns")
+        }
+        return tq.kv_batch_put(
+            keys=batch.keys, partition_id=batch.partition_id, fields=TensorDict(output, batch_size=len(batch))
+        )
 
 
 def _as_list(values: Any) -> list:
@@ -111,17 +119,27 @@ def run_verl(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     verl_cfg = compose_verl_config(cfg, out_dir)
     (out_dir / "verl_config.yaml").write_text(OmegaConf.to_yaml(verl_cfg))
-    validate_config(config=verl_cfg, use_reference_policy=need_reference_policy(verl_cfg),
-                    use_critic=need_critic(verl_cfg))
+    validate_config(
+        config=verl_cfg,
+        use_reference_policy=need_reference_policy(verl_cfg),
+        use_critic=need_critic(verl_cfg),
+    )
     run_ppo(verl_cfg, task_runner_class=LayerverlTaskRunner)
     plan = train_plan(cfg)
     history, base, final = read_verl_metrics(out_dir / "verl_metrics.jsonl", cfg.trainer.eval_episodes)
     split = cfg.env.eval_splits[0]
     summary = {
-        "env": cfg.env.name, "algo": cfg.algo.name, "model": cfg.model.name, "backend": "verl",
-        "layers": plan.layers, "num_layers": plan.num_layers, **trained_counts(cfg, plan),
-        "wall_time_s": time.perf_counter() - started, "iterations": cfg.trainer.iterations,
-        "base": {split: base}, "final": {split: final},
+        "env": cfg.env.name,
+        "algo": cfg.algo.name,
+        "model": cfg.model.name,
+        "backend": "verl",
+        "layers": plan.layers,
+        "num_layers": plan.num_layers,
+        **trained_counts(cfg, plan),
+        "wall_time_s": time.perf_counter() - started,
+        "iterations": cfg.trainer.iterations,
+        "base": {split: base},
+        "final": {split: final},
     }
     write_report(out_dir, cfg, summary, history)
     return summary

@@ -46,7 +46,9 @@ def trained_name_filter(layers: list[int], train_embeddings: bool = False, train
         match = LAYER_INDEX.search(name)
         if match:
             return int(match.group(1)) in wanted
-        return bool((train_embeddings and EMBEDDING_PARAM.search(name)) or (train_lm_head and HEAD_PARAM.search(name)))
+        return bool(
+            (train_embeddings and EMBEDDING_PARAM.search(name)) or (train_lm_head and HEAD_PARAM.search(name))
+        )
 
     return keep
 
@@ -60,8 +62,9 @@ def fingerprint(tensor: torch.Tensor, dtype: torch.dtype) -> list[int]:
     return [int(bits.sum()), int((residues * residues).sum())]
 
 
-def layer_fingerprints(named_tensors: Iterable[tuple[str, torch.Tensor]], layers: list[int],
-                       dtype: torch.dtype) -> dict[int, list[int]]:
+def layer_fingerprints(
+    named_tensors: Iterable[tuple[str, torch.Tensor]], layers: list[int], dtype: torch.dtype
+) -> dict[int, list[int]]:
     """Per-layer fingerprints over every tensor of `layers` (sums of per-tensor fingerprints)."""
     totals: dict[int, list[int]] = {}
     for name, tensor in named_tensors:
@@ -73,8 +76,13 @@ def layer_fingerprints(named_tensors: Iterable[tuple[str, torch.Tensor]], layers
     return totals
 
 
-def filter_trained(named_tensors: Iterable[tuple[str, torch.Tensor]], keep, layers: list[int],
-                   dtype: torch.dtype, record: SyncRecord) -> Iterator[tuple[str, torch.Tensor]]:
+def filter_trained(
+    named_tensors: Iterable[tuple[str, torch.Tensor]],
+    keep,
+    layers: list[int],
+    dtype: torch.dtype,
+    record: SyncRecord,
+) -> Iterator[tuple[str, torch.Tensor]]:
     """Yield only the tensors `keep` accepts, recording names, bytes and fingerprints in `record`."""
     for name, tensor in named_tensors:
         if not keep(name):
@@ -92,9 +100,11 @@ def compare_fingerprints(trainer: dict[int, list[int]], rollout: dict[int, list[
     rollout = {int(k): v for k, v in rollout.items()}
     bad = [k for k in sorted(trainer) if rollout.get(k) != list(trainer[k])]
     if bad:
-        raise WeightSyncError(f"after the weight sync the rollout engine's copy of layer(s) {bad} differs from "
-                              "the trainer's: the sync did not arrive (verl #7495); stopping before training "
-                              "on stale rollouts")
+        raise WeightSyncError(
+            f"after the weight sync the rollout engine's copy of layer(s) {bad} differs from "
+            "the trainer's: the sync did not arrive (verl #7495); stopping before training "
+            "on stale rollouts"
+        )
 
 
 def write_rollout_fingerprints(worker, layers: list[int], dtype_name: str, path: str) -> None:
@@ -112,4 +122,3 @@ def read_rollout_fingerprints(path: str) -> dict[int, list[int]] | None:
     if len(files) != 1:
         return None
     return {int(k): v for k, v in json.loads(files[0].read_text()).items()}
-
