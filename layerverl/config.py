@@ -14,6 +14,8 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 # change how fast a run goes, not what it computes (at most its floating-point rounding): a run or sweep started
 # before a speed switch existed, or with another setting of it, still resumes
 SPEED_ONLY_KEYS = (("backend", "threads"), ("trainer", "reuse_prefix"), ("trainer", "capture_prefix"))
+# describe a model, never change what a run computes (added after runs were recorded, which still resume)
+DESCRIPTIVE_KEYS = (("model", "learns"),)
 
 
 class ConfigError(ValueError):
@@ -39,7 +41,7 @@ def run_identity(config: dict) -> dict:
     """A resolved run config without its speed-only settings: what resuming and sweeps compare, so a run
     started at 1 thread may finish at 2."""
     identity = {key: dict(value) if isinstance(value, dict) else value for key, value in config.items()}
-    for section, key in SPEED_ONLY_KEYS:
+    for section, key in SPEED_ONLY_KEYS + DESCRIPTIVE_KEYS:
         identity.get(section, {}).pop(key, None)
     algo = identity.get("algo") or {}
     if algo.get("name") in ADVANTAGE_ESTIMATORS and isinstance(algo.get("advantage"), dict):
@@ -52,6 +54,38 @@ def run_identity(config: dict) -> dict:
 def group_choices(group: str) -> list[str]:
     """The YAML choices of a config group (ConfigStore extras not listed)."""
     return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def model_configs() -> dict[str, dict]:
+    """Each configs/model/*.yaml's `model` node by model name (global-package files nest it under `model:`)."""
+    nodes = {}
+    for path in sorted((CONFIG_DIR / "model").glob("*.yaml")):
+        node = OmegaConf.to_container(OmegaConf.load(path))
+        node = node.get("model", node) if "name" not in node else node
+        nodes[node["name"]] = node
+    return nodes
+
+
+def untrained_env_warning(cfg) -> str | None:
+    """One line when the run's model was neither warm-started on nor measured to learn its env (the model
+    config's `learns`), naming the models that were; None when it was, when `learns` is null (a general
+    pretrained model), or when `model.path` points at a checkpoint of the user's own."""
+    known = model_configs()
+    own = known.get(cfg.model.name, {})
+    learns = cfg.model.get("learns")
+    if learns is None or cfg.env.name in learns or cfg.model.path != own.get("path"):
+        return None
+    others = [name for name, node in known.items() if cfg.env.name in (node.get("learns") or ())]
+    instead = (
+        f"use {' or '.join(f'model={name}' for name in others)} instead"
+        if others
+        else f"no model here is known to learn env={cfg.env.name} yet: start from a pretrained one "
+        "(model=smollm2-135m-instruct, or an HF folder via model.path=)"
+    )
+    return (
+        f"warning: model={cfg.model.name} is not known to learn env={cfg.env.name} (no warm start there; it "
+        f"learns {', '.join(learns) or 'nothing measured'}), so RL will likely stay near 0% success; {instead}"
+    )
 
 
 def check_overrides(overrides: list[str]) -> None:
