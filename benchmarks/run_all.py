@@ -45,6 +45,7 @@ PACKAGES = (
     "math-verify",
 )
 SIZES = ("quick", "default", "full")
+GOAL_SHAPE = "32 completions x <= 64 new tokens"  # the shape the pretrained step goal is stated for
 
 
 @dataclass
@@ -82,6 +83,19 @@ BENCHES = [
         "`benchmarks/bench_trl.py`: the same tiny model, math problems, G x N, completion budget and optimizer "
         "settings on both sides; each case in its own process.",
         {"quick": ["--steps", "2"], "default": ["--steps", "4"], "full": ["--steps", "8"]},
+        json=True,
+    ),
+    Bench(
+        "pretrained",
+        "A real pretrained model: seconds per RL step (SmolLM2-135M-Instruct)",
+        "`benchmarks/bench_pretrained.py`: the real trainer (`env=math algo=grpo model=smollm2-135m-instruct`) for "
+        "2 iterations at `layer=mid` and `layer=all`, round-robin; completions of up to the given number of new "
+        "tokens, every sample in the update; the trainer's own rollout and update times of the second iteration.",
+        {
+            "quick": ["--repeats", "1", "--completions", "8", "--new-tokens", "16"],
+            "default": ["--repeats", "2"],
+            "full": ["--repeats", "3"],
+        },
         json=True,
     ),
     Bench(
@@ -267,6 +281,29 @@ def headline_rows(runs: dict[str, dict]) -> list[tuple[str, str, str, str]]:
                 f"{ratio['peak_rss']:.2f}x (growth during training {ratio['rss_growth']:.2f}x)",
                 "",
                 "",
+            )
+        )
+    pretrained = (runs.get("pretrained") or {}).get("results")
+    if pretrained:
+        shape = f"{pretrained['completions']} completions x <= {pretrained['new_tokens']} new tokens"
+        for layer in ("mid", "all"):
+            goal = pretrained["goal_step_mid_s"] if layer == "mid" and shape == GOAL_SHAPE else None
+            rows.append(
+                (
+                    f"smollm2-135m-instruct: seconds per RL step, layer={layer}, {shape}, "
+                    f"{pretrained['threads']} thread(s)",
+                    f"{pretrained['step_s'][layer]:.1f} (rollout {pretrained['rollout_s'][layer]:.1f}, "
+                    f"update {pretrained['update_s'][layer]:.1f})",
+                    f"<= {goal:g}" if goal else "",
+                    verdict(pretrained["step_s"][layer], goal),
+                )
+            )
+        rows.append(
+            (
+                "smollm2-135m-instruct: update time mid/all",
+                f"{pretrained['update_mid_over_all']:.3f} (paired {spread(pretrained['update_mid_over_all_paired'], '{:.3f}')})",
+                f"<= {pretrained['goal_update_mid_over_all']:g}",
+                verdict(pretrained["update_mid_over_all"], pretrained["goal_update_mid_over_all"]),
             )
         )
     algos = (runs.get("algos") or {}).get("results")
