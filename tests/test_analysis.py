@@ -402,6 +402,19 @@ def test_cli_end_to_end_writes_tables_plots_and_profile(tmp_path, capsys):
     assert analysis["comparison"]["n"] == NUM_LAYERS and analysis["comparison"]["spearman"] > 0.8
 
 
+def test_strategy_commands_name_the_profiled_model(tmp_path):
+    from layerverl.analysis.__main__ import _sweep_args
+
+    sweep = make_sweep(tmp_path / "s", seeds=(0,), strategies=False)
+    assert "model=" not in _sweep_args(load_sweep(sweep))[0]  # the default tiny policy needs no override
+    for summary_path in sweep.glob("*/summary.json"):
+        summary = json.loads(summary_path.read_text())
+        summary_path.write_text(json.dumps({**summary, "model": "smollm2-135m-instruct"}))
+    args, lr, full_lr = _sweep_args(load_sweep(sweep))
+    assert args == "env=alfworld algo=gigpo model=smollm2-135m-instruct trainer.iterations=10"
+    assert (lr, full_lr) == (0.01, 0.0003)
+
+
 def test_weight_change_plot_is_written(tmp_path):
     from layerverl.analysis.plots import plot_weight_change
 

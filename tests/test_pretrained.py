@@ -33,6 +33,12 @@ def test_converts_once_and_answers_a_chat_prompt(tmp_path, monkeypatch):
     assert "Paris" in answer.text and answer.response_ids[-1] == tokenizer.eos_token_id
     stamp = (folder / "config.json").stat().st_mtime_ns
     assert model_dir(NAME) == folder and (folder / "config.json").stat().st_mtime_ns == stamp  # not redone
+    # the analysis's ||delta theta_k|| reads a sweep's starting weights by the same name
+    from layerverl.analysis.weights import initial_weights
+
+    name = "model.layers.15.mlp.down_proj.weight"
+    start = initial_weights(NAME, [name])[name]
+    assert (start == model.get_parameter(name).detach().numpy()).all()
 
 
 def test_missing_wheel_names_the_install_command(tmp_path, monkeypatch):

@@ -118,14 +118,22 @@ def _weights(sweep, result, out: Path, report: dict) -> list[str]:
 
 
 def _sweep_args(sweep) -> tuple[str, float | None, float | None]:
-    """(env= algo= trainer.iterations=, the single-layer runs' lr, the full run's lr when it differs) of the
-    profiled runs, for the printed strategy commands."""
+    """(env= algo= [model=] trainer.iterations=, the single-layer runs' lr, the full run's lr when it differs)
+    of the profiled runs, for the printed strategy commands (model= when the runs used a non-default model
+    config, so a strategy trains the model that was profiled)."""
+    from layerverl.config import CONFIG_DIR
+
     summary = sweep.runs[0].summary
     trainer = {
         run.setting: run.config.get("trainer", {}) for run in sweep.runs if run.setting in ("layer", "full")
     }
     layer = trainer.get("layer", {})
     args = f"env={summary['env']} algo={summary['algo']}"
+    if (
+        summary.get("model") not in (None, "tiny")
+        and (CONFIG_DIR / "model" / f"{summary['model']}.yaml").exists()
+    ):
+        args += f" model={summary['model']}"
     if "iterations" in layer:
         args += f" trainer.iterations={layer['iterations']}"
     full_lr = trainer.get("full", {}).get("lr")

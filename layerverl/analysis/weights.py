@@ -1,7 +1,7 @@
 """Per-layer weight change ||theta_k(trained) - theta_k(initial)||_2 of full and single-layer runs.
 
-The initial weights are the run's starting checkpoint (`model.path` in config.yaml; null = the shipped
-tiny checkpoint), read from its safetensors files; the trained ones are `checkpoints/latest.pt`["trained"].
+The initial weights are the run's starting checkpoint (`model.path` in config.yaml: null = the shipped
+tiny checkpoint, an embedded model's name = its converted folder), read from its safetensors files; the trained ones are `checkpoints/latest.pt`["trained"].
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ def layer_weight_changes(trained: dict[str, Any], initial: dict[str, Any]) -> di
 
 
 def initial_weights(model_path: str | Path | None, names: list[str]) -> dict[str, np.ndarray]:
-    """The named tensors of a local HF checkpoint directory (all *.safetensors shards) as float arrays."""
+    """The named tensors of a run's starting checkpoint (all *.safetensors shards) as float arrays."""
     from safetensors import safe_open
 
-    if model_path is None:
-        from agents.tiny import DEFAULT_CHECKPOINT
+    from agents.pretrained import model_dir
+    from agents.tiny import DEFAULT_CHECKPOINT
 
-        model_path = DEFAULT_CHECKPOINT
+    model_path = DEFAULT_CHECKPOINT if model_path is None else model_dir(model_path)
     wanted, found = set(names), {}
     for shard in sorted(Path(model_path).glob("*.safetensors")):
         with safe_open(str(shard), framework="pt") as f:
