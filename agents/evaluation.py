@@ -70,6 +70,14 @@ def paired_change(before: EvalResult, after: EvalResult) -> dict[str, Any]:
     }
 
 
+def outcome(t: Trajectory) -> dict[str, Any]:
+    """One episodes.jsonl record: seed, won, task type, score, and what the policy last said (its extracted
+    answer where the task has one), so a run's gain can be read, not only counted."""
+    record = {"episode": t.seed, "won": t.won, "task_type": t.task_type, "score": t.score}
+    record |= {key: value for key in ("answer", "response") if (value := getattr(t, key)) is not None}
+    return record
+
+
 def summarize(trajectories: list[Trajectory]) -> EvalResult:
     """EvalResult over finished trajectories."""
     wins = sum(t.won for t in trajectories)
@@ -92,10 +100,7 @@ def summarize(trajectories: list[Trajectory]) -> EvalResult:
         episodes=len(trajectories),
         score=sum(scores) / len(scores) if scores else None,
         per_task_type=per_type,
-        outcomes=[
-            {"episode": t.seed, "won": t.won, "task_type": t.task_type, "score": t.score}
-            for t in trajectories
-        ],
+        outcomes=[outcome(t) for t in trajectories],
     )
 
 

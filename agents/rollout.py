@@ -58,6 +58,8 @@ class Trajectory:
     valid_ratio: float = 0.0
     task_type: str | None = None
     score: float | None = None
+    answer: str | None = None  # a single-turn task's final answer as its reward extracted it
+    response: str | None = None  # the text of the episode's last response
 
 
 @dataclass
@@ -172,6 +174,7 @@ def collect_rollout(
             trajectory = trajectories[i]
             trajectory.episode_return += result.reward
             trajectory.length += 1
+            trajectory.response = response.text
             valid_counts[i] += valid
             if not done:
                 still_active.append(i)
@@ -182,4 +185,5 @@ def collect_rollout(
         trajectory.task_type = infos[i].get("task_type")
         score = infos[i].get("score")
         trajectory.score = float(score) if isinstance(score, (int, float)) else None
+        trajectory.answer = (infos[i].get("reward_details") or {}).get("pred") or None
     return rollout

@@ -131,3 +131,23 @@ def test_rollout_hands_single_turn_envs_the_whole_response():
         rollout.steps[0].prompt
         == "What is 1 + 1?\nReason step by step, then put your final answer in \\boxed{}."
     )
+
+
+def test_evaluation_records_each_answer_and_response():
+    """episodes.jsonl's records say what the policy answered, so a gain can be read, not only counted."""
+    from agents import load_template
+    from agents.evaluation import evaluate
+    from agents.policies import Response
+
+    class Answer:
+        uses_expert = False
+
+        def act(self, requests):
+            return [Response("It is \\boxed{2}") for _ in requests]
+
+    kwargs = {"dataset": "arithmetic", "split": "test", "task_order": "by_seed"}
+    result = evaluate(Answer(), "math", load_template("math", "think"), 2, kwargs)
+    assert [(o["won"], o["answer"], o["response"]) for o in result.outcomes] == [
+        (True, "2", "It is \\boxed{2}"),  # 1 + 1
+        (False, "2", "It is \\boxed{2}"),
+    ]
