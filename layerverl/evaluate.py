@@ -4,7 +4,8 @@ thread count).
 
     python -m layerverl.evaluate outputs/alfworld-gigpo-layermid-boostNone-seed0 trainer.eval_temperature=0.4
 
-Prints before/after success with the paired comparison and appends the result to `<run>/evaluations.jsonl`.
+Prints before/after success with the paired comparison and appends the result to `<run>/evaluations.jsonl`;
+evaluation n's episodes (what each policy answered) go to `<run>/evaluation-<n>-episodes.jsonl`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from omegaconf import OmegaConf
 
 from layerverl.checkpoint import load_checkpoint
 from layerverl.config import ConfigError
+from layerverl.report import write_episodes
 from layerverl.trainer import compare, evaluate_splits, setup
 
 SETTINGS = (
@@ -30,9 +32,10 @@ SETTINGS = (
 )
 
 
-def evaluate_run(run_dir: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+def evaluate_run(run_dir: Path, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
     """Success of the base policy and of the checkpointed one, per split, with the settings overridden
-    (`key=value`, keys from `SETTINGS`; `seed` seeds the evaluation's sampling)."""
+    (`key=value`, keys from `SETTINGS`; `seed` seeds the evaluation's sampling); and the two evaluations
+    ({"base" | "final": {split: EvalResult}}) for their episode records."""
     for override in overrides:
         key = override.split("=", 1)[0]
         if "=" not in override or key not in SETTINGS:
@@ -48,14 +51,15 @@ def evaluate_run(run_dir: Path, overrides: Sequence[str] = ()) -> dict[str, Any]
     run.model.load_state_dict(state["trained"], strict=False)
     final = evaluate_splits(run, cfg)
     run.envs.close()
-    return {"overrides": list(overrides), "iteration": state["iteration"], **compare(base, final)}
+    result = {"overrides": list(overrides), "iteration": state["iteration"], **compare(base, final)}
+    return result, {"base": base, "final": final}
 
 
 def main(argv: list[str]) -> None:
     if not argv or "=" in argv[0]:
         sys.exit(f"usage: python -m layerverl.evaluate RUN_DIR [{'=... '.join(SETTINGS)}=...]")
     try:
-        result = evaluate_run(Path(argv[0]), argv[1:])
+        result, evaluations = evaluate_run(Path(argv[0]), argv[1:])
     except ConfigError as error:
         sys.exit(f"config error: {error}")
     for split, final in result["final"].items():
@@ -66,8 +70,11 @@ def main(argv: list[str]) -> None:
             f"{paired['only_after']} solved only after, {paired['only_before']} only before "
             f"(exact McNemar p = {paired['p']:.3g})"
         )
-    with open(Path(argv[0]) / "evaluations.jsonl", "a") as f:
+    log = Path(argv[0]) / "evaluations.jsonl"
+    number = len(log.read_text().splitlines()) if log.exists() else 0
+    with open(log, "a") as f:
         f.write(json.dumps(result) + "\n")
+    write_episodes(Path(argv[0]) / f"evaluation-{number}-episodes.jsonl", evaluations)
 
 
 if __name__ == "__main__":

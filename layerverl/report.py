@@ -25,11 +25,7 @@ def write_report(
     summary.setdefault("code_sandbox", code_sandbox(cfg))
     out_dir.mkdir(parents=True, exist_ok=True)
     if evaluations is not None:
-        with open(out_dir / "episodes.jsonl", "w") as f:
-            for phase, results in evaluations.items():
-                for split, result in results.items():
-                    for outcome in result.outcomes:
-                        f.write(json.dumps({"phase": phase, "split": split, **outcome}) + "\n")
+        write_episodes(out_dir / "episodes.jsonl", evaluations)
     (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     plot_curves(out_dir / "curves.png", history, summary)
@@ -40,6 +36,15 @@ def write_report(
         + "\n\n![learning curves](curves.png)\n"
     )
     print("\n".join(text))
+
+
+def write_episodes(path: Path, evaluations: dict[str, dict[str, Any]]) -> None:
+    """One JSON line per evaluated episode: phase ("base" | "final"), split and its outcome record."""
+    with open(path, "w") as f:
+        for phase, results in evaluations.items():
+            for split, result in results.items():
+                for outcome in result.outcomes:
+                    f.write(json.dumps({"phase": phase, "split": split, **outcome}) + "\n")
 
 
 def code_sandbox(cfg: DictConfig) -> str:

@@ -204,13 +204,15 @@ def test_mid_run_evaluations_use_the_summary_split_keys(tiny_path, tmp_path):
 
 def test_evaluate_run_reproduces_the_run_and_takes_other_settings(tiny_path, tmp_path, capsys):
     summary = train(config(tiny_path, "layer=2", "trainer.lr=0.05"), tmp_path)
-    again = evaluate_run(tmp_path)
+    again, _ = evaluate_run(tmp_path)
     assert again["base"] == summary["base"] and again["final"] == summary["final"]
     assert again["paired"] == summary["paired"] and again["iteration"] == 2
     evaluate_main([str(tmp_path), "trainer.eval_temperature=1.0", "trainer.eval_episodes=3", "seed=5"])
     record = json.loads((tmp_path / "evaluations.jsonl").read_text().splitlines()[-1])
     assert record["final"]["valid_unseen"]["episodes"] == record["paired"]["valid_unseen"]["episodes"] == 3
     assert "valid_unseen at iteration 2 (trainer.eval_temperature=1.0" in capsys.readouterr().out
+    episodes = [json.loads(x) for x in (tmp_path / "evaluation-0-episodes.jsonl").read_text().splitlines()]
+    assert [e["phase"] for e in episodes] == ["base"] * 3 + ["final"] * 3 and "response" in episodes[0]
     with pytest.raises(ConfigError, match="trainer.lr=1.*one of seed, trainer.eval_temperature"):
         evaluate_run(tmp_path, ["trainer.lr=1"])
     with pytest.raises(ConfigError, match="holds no checkpoint"):
