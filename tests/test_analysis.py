@@ -427,3 +427,32 @@ def test_weight_change_plot_is_written(tmp_path):
 def test_cli_reports_a_missing_sweep(tmp_path, capsys):
     assert analysis_main([str(tmp_path / "nothing"), "--out", str(tmp_path / "out")]) == 2
     assert "no finished run" in capsys.readouterr().err
+
+
+def test_answer_breakdown_sorts_what_a_single_turn_gain_consists_of(tmp_path, capsys):
+    from layerverl.analysis.answers import answer_kind, main
+
+    def record(phase, episode, won, answer, response):
+        return {
+            "phase": phase,
+            "split": "test",
+            "episode": episode,
+            "won": won,
+            "answer": answer,
+            "response": response,
+        }
+
+    records = [
+        record("base", 0, False, None, "1 + 1 = 2"),
+        record("base", 1, False, "1 + 25", "\\boxed{1 + 25}"),
+        record("final", 0, True, "2", "\\boxed{2}"),
+        record("final", 1, False, "27", "\\boxed{27}"),
+    ]
+    assert [answer_kind(r) for r in records] == ["no answer", "expression", "correct", "wrong number"]
+    path = tmp_path / "run" / "episodes.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert main([str(path), "--out", str(tmp_path / "out")]) == 0
+    assert "final: correct 50.0%, wrong number 50.0%" in capsys.readouterr().out
+    shown = json.loads((tmp_path / "out" / "answer_examples.json").read_text())["run/episodes.jsonl"]
+    assert shown[1]["base_response"] == "\\boxed{1 + 25}" and shown[1]["final_response"] == "\\boxed{27}"
