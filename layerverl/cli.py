@@ -23,8 +23,8 @@ def run(cfg: DictConfig) -> dict:
     if cfg.backend.name == "verl":
         from layerverl.verl_backend import MissingRequirementError, check_requirements
 
-        try:  # before any work: GPUs, vLLM and verl's core extras
-            check_requirements(cfg.backend.n_gpus_per_node)
+        try:  # before any work: GPUs (unless backend.device=cpu), vLLM, verl's core extras
+            check_requirements(cfg.backend.n_gpus_per_node, cfg.backend.get("device", "cuda"))
         except MissingRequirementError as error:
             raise SystemExit(str(error)) from None
         from layerverl.verl_backend.trainer import run_verl

@@ -343,7 +343,7 @@ def test_episode_outputs_share_group_state_and_carry_gigpo_keys():
         return " ".join(words[i] for i in ids)
 
     async def generate(prompt_ids: list[int]):
-        return encode("<action>look</action>"), [-0.5]
+        return encode("<action>look</action>"), [-0.5], {"min_global_steps": 0, "max_global_steps": 0}
 
     template = load_template("alfworld", "compact", 1)
     episodes = []

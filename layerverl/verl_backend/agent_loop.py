@@ -56,4 +56,5 @@ class EnvAgentLoop(AgentLoopBase):
             request_id=uuid4().hex, prompt_ids=prompt_ids, sampling_params=sampling_params
         )
         ids = list(output.token_ids[: self.rollout_config.response_length])
-        return ids, (list(output.log_probs[: len(ids)]) if output.log_probs else None)
+        logprobs = list(output.log_probs[: len(ids)]) if output.log_probs else None
+        return ids, logprobs, dict(output.extra_fields or {})  # min/max_global_steps: the weight version

@@ -21,6 +21,22 @@ from layerverl.config import ConfigError, check_layer_spec
 AGENT_NAME = "layerverl_env"
 TRAIN_PLAN_ENV = "LAYERVERL_TRAIN_PLAN"
 ENGINE_VENDOR = "layerverl"  # EngineRegistry vendor key of our FSDP engine (see fsdp_freeze)
+AUDIT_DIR_ENV = "LAYERVERL_AUDIT_DIR"  # where the workers record each update and sync, for the CPU check
+CPU_RAY_SLOTS = 16  # Ray CPU slots on a CPU run: verl starts more one-CPU actors than this machine has cores
+# backend.device=cpu: what verl's GPU defaults would otherwise need (CUDA kernels, CUDA memory pools)
+CPU_OVERRIDES: dict[str, Any] = {
+    "trainer.device": "cpu",
+    "actor_rollout_ref.model.override_config.attn_implementation": "sdpa",  # default: flash_attention_2
+    "actor_rollout_ref.model.use_remove_padding": False,  # flash-attn varlen kernels
+    "actor_rollout_ref.actor.use_torch_compile": False,
+    "actor_rollout_ref.actor.fsdp_config.use_torch_compile": False,
+    "actor_rollout_ref.ref.fsdp_config.use_torch_compile": False,
+    "actor_rollout_ref.rollout.enable_sleep_mode": False,  # CUDA memory pools only
+    "actor_rollout_ref.rollout.free_cache_engine": False,
+    "actor_rollout_ref.rollout.enforce_eager": True,  # no CUDA graphs
+    "reward.num_workers": 1,
+    "transfer_queue.backend.SimpleStorage.num_data_storage_units": 1,  # 8 deadlocked Ray on a small box
+}
 ESTIMATORS = {
     "gigpo": "gigpo",
     "grpo": "layerverl_grpo",
@@ -235,14 +251,19 @@ def compose_verl_config(cfg: DictConfig, out_dir: Path) -> DictConfig:
                 "actor_rollout_ref.model.target_modules": lora_target_modules(plan.layers),
             }
         )
+    cpu = backend.get("device", "cuda") == "cpu"
+    if cpu:
+        values.update(CPU_OVERRIDES)
     values.update(OmegaConf.to_container(backend.overrides, resolve=True))
     verl_cfg = load_verl_defaults()
     for key, value in values.items():
-        parent, _, leaf = key.rpartition(".")
-        node = OmegaConf.select(verl_cfg, parent)
-        if not OmegaConf.is_dict(node) or leaf not in list(node):  # iterating lists ??? values; `in` does not
-            raise ConfigError(f"{key}: not a key of verl's ppo_trainer.yaml (verl {_verl_version()})")
-        OmegaConf.update(verl_cfg, key, value, merge=False)
+        if not verl_key_exists(verl_cfg, key):
+            raise ConfigError(
+                f"{key}: not a key of verl's ppo_trainer.yaml nor a field of its config class "
+                f"(verl {_verl_version()})"
+            )
+        with open_dict(verl_cfg):  # a dataclass field the yaml leaves out, or a free-form dict's entry
+            OmegaConf.update(verl_cfg, key, value, merge=False)
     plan.rollout_dtype = verl_dtype_name(verl_cfg.actor_rollout_ref.rollout.dtype)
     with open_dict(verl_cfg):
         # our own keys: GiGPO/GRPO options for the advantage override, and the Ray workers' environment
@@ -256,10 +277,53 @@ def compose_verl_config(cfg: DictConfig, out_dir: Path) -> DictConfig:
             "VLLM_ALLOW_INSECURE_SERIALIZATION": "1",  # lets the post-sync check run a function in vLLM's workers
             "VERL_FILE_LOGGER_PATH": str(out_dir / "verl_metrics.jsonl"),
             "TOKENIZERS_PARALLELISM": "false",
+            AUDIT_DIR_ENV: str(out_dir / "verl_audit"),
+            **(cpu_env() if cpu else {}),
         }
+        if cpu:  # a local Ray with one fake GPU per rank: verl's placement counts only GPUs/NPUs
+            verl_cfg.ray_kwargs.ray_init.update({"num_cpus": CPU_RAY_SLOTS, "num_gpus": gpus})
     if gpus < 1:
-        raise ConfigError("backend.n_gpus_per_node: backend=verl needs at least one GPU per node")
+        raise ConfigError(
+            "backend.n_gpus_per_node: backend=verl needs at least one GPU (or CPU rank) per node"
+        )
     return verl_cfg
+
+
+def verl_key_exists(verl_cfg: DictConfig, key: str) -> bool:
+    """True if `key` (dotted) names a key of verl's composed yaml, a field of the config dataclass its
+    node builds (`_target_`; the yaml leaves some out, e.g. `rollout.enable_sleep_mode`), or an entry of
+    a free-form dict (`model.override_config.*`). Anything else is a typo, rejected before any work."""
+    import dataclasses
+    import importlib
+
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(verl_cfg, parent) if parent else verl_cfg
+    if node is None and parent:
+        grand, _, name = parent.rpartition(".")
+        holder = OmegaConf.select(verl_cfg, grand) if grand else verl_cfg
+        return OmegaConf.is_dict(holder) and name in list(holder) and OmegaConf.is_dict(holder[name])
+    if not OmegaConf.is_dict(node):
+        return False
+    if leaf in list(node):  # iterating a node lists its keys; `in` on the node would not
+        return True
+    if len(node) == 0:  # `{}` in verl's yaml: a free-form dict such as override_config
+        return True
+    target = node.get("_target_")
+    if not isinstance(target, str):
+        return False
+    module, _, name = target.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return False
+    return dataclasses.is_dataclass(cls) and leaf in {f.name for f in dataclasses.fields(cls)}
+
+
+def cpu_env() -> dict[str, str]:
+    """The environment of a CPU run's driver and Ray workers (see `cpu_platform.CPU_ENV`)."""
+    from layerverl.verl_backend.cpu_platform import CPU_ENV
+
+    return dict(CPU_ENV)
 
 
 def verl_dtype_name(dtype: str) -> str:

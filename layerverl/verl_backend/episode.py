@@ -2,7 +2,8 @@
 
 Each turn renders the prompt (task, history window, current observation, admissible actions), asks
 the inference server once, parses the action and steps the env. Every step becomes one verl output
-whose `extra_fields` carry GiGPO's keys; the last one also carries the episode reward.
+whose `extra_fields` carry GiGPO's keys and the weight version (`min/max_global_steps`) its response was
+generated with, which verl's trainer reads from every output; the last one also carries the episode reward.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from agents.parsing import parse_action
 from agents.prompts import PromptTemplate
 from agents.rollout import anchor_hash
 
-# prompt ids -> (response ids, their logprobs or None)
-Generate = Callable[[list[int]], Awaitable[tuple[list[int], list[float] | None]]]
+# prompt ids -> (response ids, their logprobs or None, the server's weight version: {"min_global_steps": ..,
+# "max_global_steps": ..}, as verl's `TokenOutput.extra_fields` carries it)
+Generate = Callable[[list[int]], Awaitable[tuple[list[int], list[float] | None, dict[str, Any]]]]
+WEIGHT_VERSION_KEYS = ("min_global_steps", "max_global_steps")
 
 
 @dataclass
@@ -31,6 +34,7 @@ class EpisodeStep:
     anchor: str
     step_reward: float
     valid: bool
+    weight_version: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -64,12 +68,21 @@ async def run_episode(
     for step_idx in range(max_steps):
         prompt = template.render(info["task"], observation, info["admissible_actions"], history, info)
         prompt_ids = encode(prompt)
-        response_ids, logprobs = await generate(prompt_ids)
+        response_ids, logprobs, version = await generate(prompt_ids)
         action, valid = parse_action(decode(response_ids))
         anchor = anchor_hash(str(info["anchor"]))
         next_observation, reward, terminated, truncated, info = env.step(action)
         episode.steps.append(
-            EpisodeStep(prompt_ids, list(response_ids), logprobs, step_idx, anchor, float(reward), valid)
+            EpisodeStep(
+                prompt_ids,
+                list(response_ids),
+                logprobs,
+                step_idx,
+                anchor,
+                float(reward),
+                valid,
+                {key: version.get(key) for key in WEIGHT_VERSION_KEYS},
+            )
         )
         episode.episode_return += float(reward)
         history.append((observation, action))
@@ -98,6 +111,7 @@ def episode_outputs(episode: Episode) -> list[dict[str, Any]]:
                     "step_idx": step.step_idx,
                     "step_reward": step.step_reward,
                     "valid": step.valid,
+                    **step.weight_version,
                 },
             }
         )

