@@ -81,6 +81,9 @@ class PromptTemplate:
                 self.join["history_item"].format(index=first_index + i, observation=o, action=a)
                 for i, (o, a) in enumerate(recent)
             ),
+            previous_actions=" > ".join(
+                a for _, a in recent
+            ),  # actions alone: short prompts for the tiny policy
             step_count=str(len(history)),
             history_length=str(len(recent)),
             current_step=str(len(history) + 1),

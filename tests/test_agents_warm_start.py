@@ -89,3 +89,16 @@ def test_snapshot_at_step_k_is_the_run_with_k_steps(tmp_path, monkeypatch):
         for a, b in zip(snapshot.state_dict().values(), final.state_dict().values(), strict=True)
     )
     assert not torch.equal(load_pretrained(long_run)[0].lm_head.weight, final.lm_head.weight)
+
+
+def test_webshop_demos_follow_the_oracle_with_its_own_actions_in_the_prompt():
+    from agents.warm_start import WEBSHOP
+
+    demos = collect_demonstrations(replace(WEBSHOP, demo_episodes=3))
+    prompt, action = demos[0]
+    assert action.startswith("search[") and prompt.endswith("actions : search[<query>]")
+    assert action[len("search[") : -1] in prompt  # the query is copied from the instruction
+    assert {a.split("[")[0] for _, a in demos} == {"search", "click"}
+    assert demos[-1][1] == "click[buy now]"
+    assert any(" | done : search[" in p for p, _ in demos[1:])  # its own last actions, not the pages
+    assert max(len(p.split()) for p, _ in demos) < 120

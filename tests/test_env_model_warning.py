@@ -32,6 +32,7 @@ def test_no_warning_where_the_model_learns_the_env(overrides):
     ("overrides", "instead"),
     [
         (["env=math", "model=tiny"], "use model=smollm2-135m-instruct instead"),
+        (["env=webshop"], "no model here is known to learn env=webshop yet"),
         (["model=smollm2-135m-instruct"], "use model=tiny instead"),  # ALFWorld
         (["env=textarena"], "no model here is known to learn env=textarena yet"),
         (["env=code"], "no model here is known to learn env=code yet"),
