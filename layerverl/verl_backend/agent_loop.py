@@ -22,6 +22,12 @@ from layerverl.verl_backend.episode import env_seed, episode_outputs, run_episod
 class EnvAgentLoop(AgentLoopBase):
     """Play one episode of the row's env against the rollout server; return one output per step."""
 
+    def __init__(self, *args, hf_model_type: str | None = None, **kwargs):
+        # verl picks a chat-boundary token builder by model_type (Qwen's requires "\n" to be one token,
+        # which the tiny policy's word-level tokenizer lacks); this loop encodes its prompts itself
+        # (`encode_prompt`, as the local policy), so verl's default builder is the honest choice
+        super().__init__(*args, hf_model_type=None, **kwargs)
+
     async def run(self, sampling_params: dict[str, Any], **kwargs) -> list[AgentLoopOutput]:
         row = kwargs["extra_info"]
         loop = json.loads(row["loop"])
