@@ -23,10 +23,10 @@ clickables, about 115 tokens) is built with
 
     python -m agents.warm_start --env webshop --out agents/checkpoints/tiny-webshop --threads 1
 
-and is not shipped yet: measured on this 2-core CPU shared with two other runs (2.4-19 s per step), 300 of its
-600 steps took about 40 minutes and left 0% greedy success and score on 50 and 20 test goals: at steps 100-300
-it has not learned to copy the instruction into its search (it writes one generic query for every goal), which
-the ALFWorld policy learned only after ~800 steps of 32. It needs more steps (`--device cuda` fits them).
+and is not shipped yet: measured on this 2-core CPU shared with two other runs (2.4-19 s per step), 500 of its
+600 steps took about 56 minutes and left 0% greedy success and score on test goals (docs/results/README.md):
+by step 500 it has not learned to copy the instruction into its search (one generic query for every goal),
+which the ALFWorld policy learned only after ~800 steps of 32. It needs more steps (`--device cuda` fits them).
 """
 
 from __future__ import annotations
