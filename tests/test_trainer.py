@@ -148,7 +148,11 @@ def test_resume_refuses_another_config(tiny_path, tmp_path):
 @pytest.mark.parametrize("algo", ["gigpo", "grpo", "drgrpo"])
 @pytest.mark.parametrize("env", ["alfworld", "webshop", "textarena", "math", "code"])
 def test_every_env_and_algo_runs_two_iterations(tiny_path, tmp_path, env, algo):
-    overrides = [f"env={env}", f"algo={algo}"]
+    overrides = [
+        f"env={env}",
+        f"algo={algo}",
+        "model=tiny",
+    ]  # env=math defaults to SmolLM2; this is the tiny one
     if env in ("math", "code"):  # single-turn envs take no max_steps
         overrides.append("~env.kwargs.max_steps")
         overrides.append("env.kwargs.num_problems=8" if env == "math" else "env.kwargs.limit=4")
