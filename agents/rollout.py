@@ -185,5 +185,5 @@ def collect_rollout(
         trajectory.task_type = infos[i].get("task_type")
         score = infos[i].get("score")
         trajectory.score = float(score) if isinstance(score, (int, float)) else None
-        trajectory.answer = (infos[i].get("reward_details") or {}).get("pred") or None
+        trajectory.answer = infos[i].get("answer")
     return rollout

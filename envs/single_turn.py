@@ -144,5 +144,6 @@ class SingleTurnTaskEnv(TextEnv):
             "data_source": self.data_source,
             "task_index": self._task_index,
             "score": float(self._reward_details.get("score", 0.0)),
+            "answer": self._reward_details.get("pred") or None,  # the final answer the reward extracted
             "reward_details": dict(self._reward_details),
         }

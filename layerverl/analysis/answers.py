@@ -13,23 +13,24 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from envs.rewards.math_reward import is_plain_number
+
 KINDS = ("correct", "wrong number", "expression", "no answer")
-NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def answer_kind(record: dict[str, Any]) -> str:
-    """One of `KINDS` for an episode record (`won`, and `answer` as the reward extracted it)."""
+    """One of `KINDS` for an episode record (`won`, and `answer` as the reward extracted it); a number is
+    what the math reward's `literal_only` takes for one."""
     if record.get("won"):
         return "correct"
     answer = str(record.get("answer") or "").strip()
     if not answer:
         return "no answer"
-    return "wrong number" if NUMBER.fullmatch(answer.replace(",", "")) else "expression"
+    return "wrong number" if is_plain_number(answer) else "expression"
 
 
 def breakdown(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
