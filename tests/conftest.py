@@ -62,3 +62,29 @@ def left_padded_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     mask[1, :1] = 0
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     return ids, mask, positions
+
+
+def _compose_verl(*overrides: str):
+    """Our composed config for backend=verl with a 2-iteration, 2 x 4 budget (`overrides` come last)."""
+    from hydra import compose, initialize_config_dir
+
+    from layerverl.config import CONFIG_DIR
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return compose(
+            "config",
+            overrides=[
+                "backend=verl",
+                "trainer.iterations=2",
+                "trainer.groups=2",
+                "trainer.group_size=4",
+                "trainer.eval_episodes=6",
+                *overrides,
+            ],
+        )
+
+
+@pytest.fixture
+def verl_config():
+    """`verl_config(*overrides)`: our config composed for backend=verl (tests/test_verl_*.py)."""
+    return _compose_verl

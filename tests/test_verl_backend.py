@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
@@ -57,21 +57,6 @@ def checkpoint(tmp_path_factory) -> Path:
     return path
 
 
-def our_config(*overrides: str):
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose(
-            "config",
-            overrides=[
-                "backend=verl",
-                "trainer.iterations=2",
-                "trainer.groups=2",
-                "trainer.group_size=4",
-                "trainer.eval_episodes=6",
-                *overrides,
-            ],
-        )
-
-
 def tiny_model(num_layers: int = 4) -> Qwen3ForCausalLM:
     torch.manual_seed(0)
     config = Qwen3Config(
@@ -90,8 +75,8 @@ def tiny_model(num_layers: int = 4) -> Qwen3ForCausalLM:
 # ---- config composition -------------------------------------------------------------------------
 
 
-def test_compose_verl_config_maps_our_config_onto_verls(tmp_path, checkpoint):
-    cfg = our_config("layer=mid", f"model.path={checkpoint}")
+def test_compose_verl_config_maps_our_config_onto_verls(tmp_path, checkpoint, verl_config):
+    cfg = verl_config("layer=mid", f"model.path={checkpoint}")
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):  # also works inside a running Hydra app
         verl_cfg = compose_verl_config(cfg, tmp_path)
         assert GlobalHydra.instance().is_initialized()
@@ -122,10 +107,11 @@ def test_compose_verl_config_maps_our_config_onto_verls(tmp_path, checkpoint):
     assert "EnvAgentLoop" in Path(rollout.agent.agent_loop_config_path).read_text()
 
 
-def test_compose_drgrpo_lora_and_errors(tmp_path, checkpoint):
+def test_compose_drgrpo_lora_and_errors(tmp_path, checkpoint, verl_config):
     model_path = f"model.path={checkpoint}"
     verl_cfg = compose_verl_config(
-        our_config("algo=drgrpo", "layer=custom", "layer.spec=2", "backend.lora_rank=8", model_path), tmp_path
+        verl_config("algo=drgrpo", "layer=custom", "layer.spec=2", "backend.lora_rank=8", model_path),
+        tmp_path,
     )
     actor, model = verl_cfg.actor_rollout_ref.actor, verl_cfg.actor_rollout_ref.model
     assert (
@@ -143,10 +129,10 @@ def test_compose_drgrpo_lora_and_errors(tmp_path, checkpoint):
     assert "(1|5)" in lora_target_modules([1, 5])
     with pytest.raises(ConfigError, match="actor_rollout_ref.actor.no_such_key"):
         compose_verl_config(
-            our_config("+backend.overrides={actor_rollout_ref.actor.no_such_key: 1}", model_path), tmp_path
+            verl_config("+backend.overrides={actor_rollout_ref.actor.no_such_key: 1}", model_path), tmp_path
         )
     with pytest.raises(ConfigError, match="layer.spec"):
-        compose_verl_config(our_config("layer=custom", "layer.spec=99", model_path), tmp_path)
+        compose_verl_config(verl_config("layer=custom", "layer.spec=99", model_path), tmp_path)
 
 
 # ---- the advantage override ---------------------------------------------------------------------
@@ -382,13 +368,13 @@ def test_present_requirements_pass(monkeypatch):
     requirements.check_requirements(8)
 
 
-def test_cli_stops_before_any_work(monkeypatch, tmp_path):
+def test_cli_stops_before_any_work(monkeypatch, tmp_path, verl_config):
     import layerverl.cli
 
     monkeypatch.setattr(requirements, "cuda_device_count", lambda: 0)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match=r"^backend=verl needs 1 CUDA GPU\(s\) \(found 0\)"):
-        layerverl.cli.run(our_config())
+        layerverl.cli.run(verl_config())
     assert not any(tmp_path.iterdir())  # nothing written
 
 

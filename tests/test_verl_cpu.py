@@ -9,31 +9,15 @@ import importlib.metadata
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 import envs
 from agents.prompts import load_template
-from layerverl.config import CONFIG_DIR, ConfigError
+from layerverl.config import ConfigError
 from layerverl.verl_backend import cpu_platform, requirements
 from layerverl.verl_backend.config import compose_verl_config, verl_key_exists
 from layerverl.verl_backend.episode import episode_outputs, run_episode
 
 torch.set_num_threads(1)
-
-
-def our_config(*overrides: str):
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose(
-            "config",
-            overrides=[
-                "backend=verl",
-                "trainer.iterations=2",
-                "trainer.groups=2",
-                "trainer.group_size=2",
-                "trainer.eval_episodes=4",
-                *overrides,
-            ],
-        )
 
 
 # ---- the cpu platform ---------------------------------------------------------------------------
@@ -137,7 +121,7 @@ def test_step_outputs_carry_the_weight_version_verl_reads():
     )
 
 
-def test_key_check_takes_the_keys_a_cpu_run_needs_and_still_rejects_typos(tmp_path):
+def test_key_check_takes_the_keys_a_cpu_run_needs_and_still_rejects_typos(tmp_path, verl_config):
     from layerverl.verl_backend.config import load_verl_defaults
 
     verl_cfg = load_verl_defaults()
@@ -146,7 +130,7 @@ def test_key_check_takes_the_keys_a_cpu_run_needs_and_still_rejects_typos(tmp_pa
     assert verl_key_exists(verl_cfg, "actor_rollout_ref.rollout.n")
     assert not verl_key_exists(verl_cfg, "actor_rollout_ref.rollout.enable_sleep_mod")
     assert not verl_key_exists(verl_cfg, "actor_rollout_ref.no_such_node.x")
-    cfg = our_config(
+    cfg = verl_config(
         "backend.device=cpu",
         "+backend.overrides={actor_rollout_ref.rollout.enable_sleep_mode: false}",
     )
@@ -160,7 +144,7 @@ def test_key_check_takes_the_keys_a_cpu_run_needs_and_still_rejects_typos(tmp_pa
     assert env_vars.VERL_PLATFORM == "cpu" and cpu_platform.__name__ == env_vars.VERL_USE_EXTERNAL_MODULES
     with pytest.raises(ConfigError, match="enable_sleep_mod:"):
         compose_verl_config(
-            our_config("+backend.overrides={actor_rollout_ref.rollout.enable_sleep_mod: false}"), tmp_path
+            verl_config("+backend.overrides={actor_rollout_ref.rollout.enable_sleep_mod: false}"), tmp_path
         )
 
 
