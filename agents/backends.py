@@ -186,8 +186,18 @@ def sample_next(
         sorted_probs, order = probs.sort(-1, descending=True)
         outside = sorted_probs.cumsum(-1) - sorted_probs > top_p  # keep the smallest prefix reaching top_p
         probs = probs.scatter(-1, order, sorted_probs.masked_fill(outside, 0.0))
-    token = torch.multinomial(probs, 1, generator=generator)[:, 0]
+    token = inverse_cdf_sample(probs, generator)
     return token, logprobs.gather(-1, token[:, None])[:, 0]
+
+
+def inverse_cdf_sample(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One index per row of unnormalised `probs` (bs, vocab), drawn with one uniform per row against the
+    row's cumulative sum. Same distribution as torch.multinomial(probs, 1), which on CPU costs ~30x more
+    (0.14 s a call for 64 rows over SmolLM2's 49k vocabulary, most of a decode step)."""
+    cdf = probs.cumsum(-1)
+    u = torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device) * cdf[:, -1:]
+    # right=True: the first index whose cdf exceeds u, so a zero-probability token is never drawn
+    return torch.searchsorted(cdf, u, right=True)[:, 0].clamp_max(cdf.shape[1] - 1)
 
 
 class VLLMBackend:
