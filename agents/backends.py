@@ -97,23 +97,29 @@ class HFBackend:
                 else nullcontext()
             )
             with recording as seen:
-                chunk_results = self._generate_chunk(chunk, max_new_tokens, temperature, top_p, generator)
-            if seen is not None:
-                attach_hidden(chunk, chunk_results, seen)
-            results += chunk_results
+                results += self._generate_chunk(chunk, max_new_tokens, temperature, top_p, generator, seen)
         return results
 
     def _generate_chunk(
-        self, prompts: list[list[int]], max_new_tokens: int, temperature: float, top_p: float, generator
+        self,
+        prompts: list[list[int]],
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        generator: torch.Generator,
+        seen: list[torch.Tensor] | None,
     ) -> list[Response]:
-        """Prefill the left-padded batch, then decode one token per step for the unfinished rows."""
+        """Prefill each distinct prompt once (a group's samples share theirs), then decode one token per step
+        for the rows that have not ended; a row that samples EOS leaves the batch and its cache."""
         pad_id, eos_id = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
+        distinct = {ids: k for k, ids in enumerate(dict.fromkeys(map(tuple, prompts)))}
+        prefill_rows = torch.tensor([distinct[tuple(ids)] for ids in prompts], device=self.device)
         width = max(len(p) for p in prompts)
-        input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, ids in enumerate(prompts):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, width - len(ids) :] = 1
+        input_ids = torch.full((len(distinct), width), pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(distinct), width), dtype=torch.long)
+        for ids, k in distinct.items():
+            input_ids[k, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[k, width - len(ids) :] = 1
         input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         with last_layer_keeps(self.model, 1):  # only the last column's logits are sampled from
@@ -124,33 +130,48 @@ class HFBackend:
                 use_cache=True,
                 logits_to_keep=1,
             )
-        tokens, logprobs = [], []
-        finished = torch.zeros(len(prompts), dtype=torch.bool, device=self.device)
-        for _ in range(max_new_tokens):
-            token, logprob = sample_next(out.logits[:, -1].float(), temperature, top_p, generator)
-            token = torch.where(finished, torch.full_like(token, pad_id), token)
-            tokens.append(token)
-            logprobs.append(logprob)
-            finished |= token == eos_id
-            if finished.all():
+        cache = out.past_key_values
+        cache.reorder_cache(prefill_rows)  # one cache row per sample
+        logits, attention_mask = out.logits[prefill_rows, -1], attention_mask[prefill_rows]
+        position = position_ids[prefill_rows, -1:]
+        rows = torch.arange(len(prompts), device=self.device)  # the chunk rows still decoding
+        tokens = torch.full((len(prompts), max_new_tokens), pad_id, dtype=torch.long, device=self.device)
+        logprobs = torch.zeros((len(prompts), max_new_tokens), device=self.device)
+        fed: list[torch.Tensor] = []  # the rows fed at each decode step (for the recorded layer inputs)
+        for step in range(max_new_tokens):
+            token, logprob = sample_next(logits.float(), temperature, top_p, generator)
+            tokens[rows, step], logprobs[rows, step] = token, logprob
+            going = token != eos_id
+            if step + 1 == max_new_tokens or not going.any():
                 break
+            if not going.all():
+                keep = going.nonzero()[:, 0]
+                cache.batch_select_indices(keep)
+                rows, token, attention_mask, position = (
+                    rows[keep],
+                    token[keep],
+                    attention_mask[keep],
+                    position[keep],
+                )
             attention_mask = torch.cat([attention_mask, torch.ones_like(attention_mask[:, :1])], dim=1)
-            position_ids = position_ids[:, -1:] + 1
+            position = position + 1
+            fed.append(rows)
             out = self.model(
                 input_ids=token[:, None],
                 attention_mask=attention_mask,
-                position_ids=position_ids,
-                past_key_values=out.past_key_values,
+                position_ids=position,
+                past_key_values=cache,
                 use_cache=True,
             )
-        token_matrix = torch.stack(tokens, 1).tolist()
-        logprob_matrix = torch.stack(logprobs, 1).tolist()
+            logits = out.logits[:, -1]
         results = []
-        for prompt, row_tokens, row_logprobs in zip(prompts, token_matrix, logprob_matrix, strict=True):
-            length = row_tokens.index(eos_id) + 1 if eos_id in row_tokens else len(row_tokens)
+        for prompt, row_tokens, row_logprobs in zip(prompts, tokens.tolist(), logprobs.tolist(), strict=True):
+            length = row_tokens.index(eos_id) + 1 if eos_id in row_tokens else max_new_tokens
             ids = row_tokens[:length]
             text = self.tokenizer.decode(ids, skip_special_tokens=True)
             results.append(Response(text, list(prompt), ids, row_logprobs[:length]))
+        if seen is not None:
+            attach_hidden(prompts, results, seen, prefill_rows, fed)
         return results
 
     def load_layer_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
@@ -162,13 +183,22 @@ class HFBackend:
                 params[name].copy_(tensor)
 
 
-def attach_hidden(prompts: list[list[int]], generations: list[Response], seen: list[torch.Tensor]) -> None:
-    """Give each generation its rows of the recorded layer inputs: `seen` holds the left-padded prefill's
-    (bs, width, hidden), then one (bs, 1, hidden) per decode step (token j of every row is fed at step j)."""
+def attach_hidden(
+    prompts: list[list[int]],
+    generations: list[Response],
+    seen: list[torch.Tensor],
+    prefill_rows: torch.Tensor,
+    fed: list[torch.Tensor],
+) -> None:
+    """Give each generation its rows of the recorded layer inputs: `seen` holds the left-padded prefill of the
+    distinct prompts (n_distinct, width, hidden), row `prefill_rows[i]` for sample i, then one (rows, 1, hidden)
+    per decode step for the rows in `fed[step]` (token j of a sample is fed at step j while it runs)."""
     prefill, steps = seen[0], seen[1:]
-    decoded = torch.cat(steps, dim=1) if steps else prefill[:, :0]
+    decoded = prefill.new_zeros(len(prompts), len(steps), prefill.shape[-1])
+    for step, (rows, hidden) in enumerate(zip(fed, steps, strict=True)):
+        decoded[rows, step] = hidden[:, 0]
     for row, (prompt, generation) in enumerate(zip(prompts, generations, strict=True)):
-        prompt_part = prefill[row, prefill.shape[1] - len(prompt) :]
+        prompt_part = prefill[prefill_rows[row], prefill.shape[1] - len(prompt) :]
         generation.hidden = torch.cat([prompt_part, decoded[row, : len(generation.response_ids) - 1]])
 
 

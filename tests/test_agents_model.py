@@ -205,6 +205,38 @@ def test_captured_layer_inputs_match_a_fresh_prefix_pass(tokenizer, rollout_mode
         torch.testing.assert_close(generation.hidden, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_a_group_shares_its_prefill_and_ended_rows_leave_the_batch(tokenizer, rollout_model):
+    prompts = [p for p in _prompts(tokenizer)[:2] for _ in range(3)]  # two groups of three samples
+    batch_rows = []
+
+    def likelier_eos(module, inputs, logits):  # rows end at different steps
+        batch_rows.append(logits.shape[0])
+        logits = logits.clone()
+        logits[..., tokenizer.eos_token_id] += 2.5
+        return logits
+
+    handle = rollout_model.lm_head.register_forward_hook(likelier_eos)
+    try:
+        generations = HFBackend(rollout_model, tokenizer).generate(prompts, 8, 1.0, seed=2, capture_layer=3)
+        for prompt, generation in zip(prompts, generations, strict=True):
+            with torch.no_grad():
+                logits = rollout_model(torch.tensor([prompt + generation.response_ids])).logits[0]
+            expected = torch.log_softmax(logits, -1)[len(prompt) - 1 :].gather(
+                -1, torch.tensor(generation.response_ids)[:, None]
+            )[: len(generation.response_ids), 0]
+            assert generation.response_logprobs == pytest.approx(expected.tolist(), abs=1e-4)
+    finally:
+        handle.remove()
+    assert batch_rows[0] == 2  # the prefill ran once per distinct prompt
+    decode_rows = batch_rows[1 : 1 + max(len(g.response_ids) for g in generations) - 1]
+    assert decode_rows == sorted(decode_rows, reverse=True) and decode_rows[-1] < len(prompts)
+    assert len({len(g.response_ids) for g in generations}) > 1
+    for prompt, generation in zip(prompts, generations, strict=True):
+        ran_on = prompt + generation.response_ids[:-1]
+        expected = hidden_before_layer(rollout_model, 3, input_ids=torch.tensor([ran_on]))[0]
+        torch.testing.assert_close(generation.hidden, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_update_from_captured_inputs_matches_one_that_runs_the_prefix(tokenizer, rollout_model):
     prompts = _prompts(tokenizer)
     generations = HFBackend(rollout_model, tokenizer).generate(prompts, 6, 1.0, seed=7, capture_layer=3)
