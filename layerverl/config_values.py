@@ -291,6 +291,30 @@ def _check_env_kwargs(entry: Any, kwargs: dict, prefix: str) -> None:
         rule = _rule_from_parameter(parameter)
         if rule is not None:
             check_value(f"{prefix}.{key}", value, rule)
+    if kwargs.get("reward_kwargs") and "data_source" in parameters:
+        data_source = kwargs.get("data_source", parameters["data_source"].default)
+        _check_reward_kwargs(data_source, kwargs["reward_kwargs"], f"{prefix}.reward_kwargs")
+
+
+def _check_reward_kwargs(data_source: Any, reward_kwargs: dict, prefix: str) -> None:
+    """Each key one of the scorer's named keyword-only options, of its default's kind: the scorers also take
+    `**kwargs` (verl's call passes extras), so a misspelt option would otherwise be dropped silently. A scorer
+    with no named options (a plugin's) takes anything."""
+    from envs.rewards.registry import get_reward
+
+    try:
+        scorer = get_reward(data_source)
+    except ValueError:
+        return  # an unknown data_source: building the env says so
+    options = {k: p for k, p in inspect.signature(scorer).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    for key, value in reward_kwargs.items():
+        if options and key not in options:
+            raise ConfigValueError(
+                f"{prefix}.{key}: not an option of the {data_source!r} reward; valid: {', '.join(options)}"
+            )
+        rule = _rule_from_parameter(options[key]) if key in options else None
+        if rule is not None:
+            check_value(f"{prefix}.{key}", value, rule)
 
 
 # -- helpers ----------------------------------------------------------------------------------------------

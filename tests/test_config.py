@@ -163,6 +163,19 @@ def test_options_an_estimator_never_took_do_not_change_a_runs_identity():
             ["model.env_kwargs.alfworld.num_receptacles=[1]"],
             "model.env_kwargs.alfworld.num_receptacles: got - 1 (list)",
         ),
+        (
+            ["env=math", "+model.env_kwargs.math.reward_kwargs.literl_only=true"],
+            "model.env_kwargs.math.reward_kwargs.literl_only: not an option of the 'math' reward; valid: "
+            "timeout_s, num_workers, format_score, literal_only",
+        ),
+        (
+            ["env=math", "model.env_kwargs.math.reward_kwargs.format_score=high"],
+            "model.env_kwargs.math.reward_kwargs.format_score: got 'high' (str); allowed: a number",
+        ),
+        (
+            ["env=code", "+env.kwargs.reward_kwargs={score_mode: 1}"],
+            "env.kwargs.reward_kwargs.score_mode: got 1 (int); allowed: a string",
+        ),
         (["model.path=/nonexistent"], "model.path: '/nonexistent' does not exist; pass a local model folder"),
         (
             ["model.path=Org/Some-Model"],
@@ -200,7 +213,7 @@ COMPOSITIONS = [
     ["env=webshop"],
     ["env=textarena"],
     ["env=code"],
-    ["env=math", "model=tiny"],  # env=math's default model has reward_kwargs, inner keys unchecked
+    ["env=math"],  # its default model (smollm2) sets reward_kwargs: their keys are checked too
     ["algo=grpo"],
     ["algo=drgrpo"],
     ["backend=verl"],
