@@ -186,3 +186,77 @@ def test_task_runner_registers_the_trainer_in_its_own_process():
         [sys.executable, "-c", code], input=runner, capture_output=True, timeout=300, check=True
     )
     assert "layerverl" in result.stdout.decode()
+
+
+def test_micro_batches_follow_a_token_budget_so_any_number_of_step_samples_splits(tmp_path, verl_config):
+    """The number of step samples varies per iteration and verl pads it only to a multiple of the mini-batch:
+    a fixed micro-batch of 8 stopped the first CPU run in `compute_log_prob` ("data size must be divisible
+    by force_group_size * micro_batch_size_per_gpu"). A token budget splits any batch."""
+    from tensordict import TensorDict
+    from verl.utils import tensordict_utils as tu
+    from verl.workers.engine.utils import prepare_micro_batches
+
+    cfg = verl_config("backend.device=cpu", "backend.micro_batch_size_per_gpu=8")
+    verl_cfg = compose_verl_config(cfg, tmp_path)
+    tokens = 8 * (cfg.model.max_prompt_tokens + cfg.model.max_new_tokens)
+    actor, rollout = verl_cfg.actor_rollout_ref.actor, verl_cfg.actor_rollout_ref.rollout
+    assert actor.use_dynamic_bsz and rollout.log_prob_use_dynamic_bsz
+    assert actor.ppo_max_token_len_per_gpu == rollout.log_prob_max_token_len_per_gpu == tokens
+    assert verl_cfg.actor_rollout_ref.ref.log_prob_use_dynamic_bsz
+
+    def batch(size: int, **settings) -> TensorDict:
+        lengths = [cfg.model.max_prompt_tokens + cfg.model.max_new_tokens - 3 * i for i in range(size)]
+        ids = torch.nested.as_nested_tensor(
+            [torch.ones(n, dtype=torch.long) for n in lengths], layout=torch.jagged
+        )
+        data = TensorDict({"input_ids": ids}, batch_size=size)
+        tu.assign_non_tensor(data, **settings)
+        return data
+
+    for size in (3, 10, 17):  # step samples of one iteration, padded or not
+        micro, order = prepare_micro_batches(batch(size, use_dynamic_bsz=True, max_token_len_per_gpu=tokens))
+        assert sorted(i for part in order for i in part) == list(range(size))
+        assert all(len(part) <= 8 for part in order)
+    with pytest.raises(AssertionError, match="divisible"):  # what the fixed micro-batch did
+        prepare_micro_batches(batch(10, use_dynamic_bsz=False, micro_batch_size_per_gpu=8))
+
+
+def test_verls_padding_rows_take_no_part_in_the_advantages():
+    """verl's `_balance_batch` appends synthetic rows (keys `pad<hex>_<i>_0`, the first row's fields with
+    rewards and response mask zeroed) before the advantages: the real rows keep the advantages of the
+    unpadded batch, the padding rows get 0, and the padding is not counted in the statistics."""
+    import numpy as np
+    from verl.protocol import DataProto
+
+    from layerverl.verl_backend.advantages import apply_step_advantages
+
+    keys, extra, returns = [], [], []
+    for uid, session, length, ret in [("a", 0, 3, 1.0), ("a", 1, 2, 0.0), ("b", 0, 2, 1.0), ("b", 1, 1, 1.0)]:
+        for t in range(length):
+            keys.append(f"{uid}_{session}_{t}")
+            extra.append({"anchor": f"s{t}", "step_idx": t, "step_reward": 0.0, "valid": t != 1})
+            returns.append(ret)
+
+    def data_of(rows: int) -> DataProto:
+        mask = torch.ones(rows, 4)
+        rewards = torch.zeros(rows, 4)
+        rewards[: len(returns), -1] = torch.tensor(returns)
+        mask[len(returns) :] = 0  # padding rows: response mask zero
+        fields = np.empty(rows, dtype=object)
+        fields[:] = extra + [dict(extra[0]) for _ in range(rows - len(extra))]  # copies of the first row
+        return DataProto.from_dict(
+            tensors={"token_level_rewards": rewards, "response_mask": mask},
+            non_tensors={"extra_fields": fields},
+        )
+
+    options = {"name": "gigpo", "gamma": 0.95, "omega": 1.0, "mode": "mean_std_norm", "invalid_penalty": 0.1}
+    plain = data_of(len(keys))
+    expected = apply_step_advantages(plain, keys, options)
+    padded = data_of(len(keys) + 3)
+    padded_keys = keys + [f"padcafe_{i}_0" for i in range(3)]
+    padding = [False] * len(keys) + [True] * 3
+    adv = apply_step_advantages(padded, padded_keys, options, padding)
+    np.testing.assert_array_equal(adv.total, expected.total)
+    np.testing.assert_array_equal(adv.step_group_size, expected.step_group_size)
+    torch.testing.assert_close(padded.batch["advantages"][: len(keys)], plain.batch["advantages"])
+    assert not padded.batch["advantages"][len(keys) :].any()

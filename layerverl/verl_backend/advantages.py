@@ -41,17 +41,36 @@ def step_samples(
     )
 
 
-def apply_step_advantages(data: DataProto, batch_keys: Sequence[str], options: dict[str, Any]) -> Advantages:
+def apply_step_advantages(
+    data: DataProto,
+    batch_keys: Sequence[str],
+    options: dict[str, Any],
+    padding: Sequence[bool] | None = None,
+) -> Advantages:
     """Set `advantages` and `returns` (bs, response_length) of `data` with the estimator `options["name"]`
-    (its other keys are the estimator's options); returns the per-sample parts for logging."""
+    (its other keys are the estimator's options); returns the per-sample parts of the real rows, for logging.
+
+    `padding` marks the synthetic rows verl appends so the batch divides into mini-batches
+    (`verl.trainer.ppo.padding_utils.upsample_batch_to_divisible_size`: copies of the first row's fields,
+    rewards and response mask zeroed, tagged `is_padding`). They are left out of the statistics and get
+    advantage 0, so the real rows' advantages are exactly those of the unpadded batch."""
     options = dict(options)
     name = options.pop("name")
     extra_fields = list(data.non_tensor_batch["extra_fields"])
+    real = np.arange(len(batch_keys)) if padding is None else np.flatnonzero(~np.asarray(padding, dtype=bool))
+    index = torch.as_tensor(real, dtype=torch.long)
+    rewards = data.batch["token_level_rewards"]
     adv = estimate_advantages(
-        name, step_samples(batch_keys, extra_fields, data.batch["token_level_rewards"]), options
+        name,
+        step_samples(
+            [batch_keys[i] for i in real], [extra_fields[i] for i in real], rewards[index.to(rewards.device)]
+        ),
+        options,
     )
+    total = torch.zeros(len(batch_keys), dtype=torch.float32)
+    total[index] = torch.as_tensor(adv.total, dtype=torch.float32)
     mask = data.batch["response_mask"]
-    scores = torch.as_tensor(adv.total, dtype=torch.float32, device=mask.device).unsqueeze(-1) * mask
+    scores = total.to(mask.device).unsqueeze(-1) * mask
     data.batch["advantages"] = scores
     data.batch["returns"] = scores
     return adv

@@ -175,6 +175,7 @@ def compose_verl_config(cfg: DictConfig, out_dir: Path) -> DictConfig:
     gpus = backend.n_gpus_per_node * backend.nnodes
     mini_batch = backend.ppo_mini_batch_size or max(trainer.groups // trainer.mini_batches, 1)
     path = model_path(cfg)
+    sequence_tokens = cfg.model.max_prompt_tokens + cfg.model.max_new_tokens
     values: dict[str, Any] = {
         "data.train_files": files["train"],
         "data.val_files": files["val"],
@@ -193,7 +194,9 @@ def compose_verl_config(cfg: DictConfig, out_dir: Path) -> DictConfig:
         "actor_rollout_ref.actor.optim.lr": backend.lr or trainer.lr,
         "actor_rollout_ref.actor.optim.weight_decay": 0.0,
         "actor_rollout_ref.actor.ppo_mini_batch_size": mini_batch,
-        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": backend.micro_batch_size_per_gpu,
+        # micro-batches by token budget: the number of step samples varies per iteration (and verl pads the
+        # batch only to a multiple of the mini-batch), so a fixed micro-batch size need not divide it
+        **dynamic_micro_batches(backend.micro_batch_size_per_gpu, sequence_tokens),
         "actor_rollout_ref.actor.ppo_epochs": trainer.ppo_epochs,
         "actor_rollout_ref.actor.grad_clip": trainer.grad_clip,
         "actor_rollout_ref.actor.clip_ratio_low": loss.clip_ratio,
@@ -205,7 +208,6 @@ def compose_verl_config(cfg: DictConfig, out_dir: Path) -> DictConfig:
         "actor_rollout_ref.actor.kl_loss_type": loss.kl_type,
         "actor_rollout_ref.actor.entropy_coeff": loss.entropy_coeff,
         "actor_rollout_ref.ref.strategy": backend.strategy,
-        "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu": backend.micro_batch_size_per_gpu,
         "actor_rollout_ref.rollout.name": "vllm",
         "actor_rollout_ref.rollout.n": trainer.group_size,
         "actor_rollout_ref.rollout.temperature": trainer.temperature,
@@ -214,7 +216,6 @@ def compose_verl_config(cfg: DictConfig, out_dir: Path) -> DictConfig:
         "actor_rollout_ref.rollout.val_kwargs.do_sample": trainer.eval_temperature > 0,
         "actor_rollout_ref.rollout.tensor_model_parallel_size": backend.tensor_parallel_size,
         "actor_rollout_ref.rollout.gpu_memory_utilization": backend.gpu_memory_utilization,
-        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu": backend.micro_batch_size_per_gpu,
         # vLLM loads the real checkpoint and never sleeps, so frozen weights stay resident and correct
         # and each sync sends only the trained layers
         "actor_rollout_ref.rollout.load_format": "auto",
@@ -287,6 +288,25 @@ def compose_verl_config(cfg: DictConfig, out_dir: Path) -> DictConfig:
             "backend.n_gpus_per_node: backend=verl needs at least one GPU (or CPU rank) per node"
         )
     return verl_cfg
+
+
+def dynamic_micro_batches(micro_batch_size: int, sequence_tokens: int) -> dict[str, Any]:
+    """verl's dynamic batch size for the actor update and both log-prob passes: each micro-batch holds at
+    most `micro_batch_size` full-length sequences' worth of tokens (the memory bound of a fixed micro-batch
+    of that size), and any number of samples splits into such micro-batches.
+
+    A fixed `ppo_micro_batch_size_per_gpu` must divide every batch a worker sees (verl asserts it in
+    `prepare_micro_batches`); with one sample per env step that count varies per iteration, and verl's
+    padding only rounds it up to a multiple of the mini-batch (`ppo_mini_batch_size * rollout.n` samples)."""
+    tokens = micro_batch_size * sequence_tokens
+    return {
+        "actor_rollout_ref.actor.use_dynamic_bsz": True,
+        "actor_rollout_ref.actor.ppo_max_token_len_per_gpu": tokens,
+        "actor_rollout_ref.rollout.log_prob_use_dynamic_bsz": True,
+        "actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu": tokens,
+        "actor_rollout_ref.ref.log_prob_use_dynamic_bsz": True,
+        "actor_rollout_ref.ref.log_prob_max_token_len_per_gpu": tokens,
+    }
 
 
 def verl_key_exists(verl_cfg: DictConfig, key: str) -> bool:

@@ -39,17 +39,21 @@ def _require(condition: bool, message: str) -> None:
 
 
 def check_advantages(entry: dict) -> int:
-    """Recompute one step's advantages from its step samples; returns the number of samples."""
+    """Recompute one step's advantages from its real step samples (verl's synthetic padding rows left out,
+    as the trainer leaves them out) and require advantage 0 on the padding rows; returns the number of
+    real samples."""
     options = dict(entry["options"])
     name = options.pop("name")
+    padding = entry.get("padding") or [False] * len(entry["keys"])
+    real = [i for i, pad in enumerate(padding) if not pad]
     groups, trajectories = [], []
-    for key in entry["keys"]:
-        uid, session, _ = key.rsplit("_", 2)
+    for i in real:
+        uid, session, _ = entry["keys"][i].rsplit("_", 2)
         groups.append(uid)
         trajectories.append(f"{uid}_{session}")
-    extra = entry["extra_fields"]
+    extra = [entry["extra_fields"][i] for i in real]
     steps = StepBatch(
-        episode_return=np.asarray(entry["episode_return"], dtype=float),
+        episode_return=np.asarray(entry["episode_return"], dtype=float)[real],
         step_reward=[float(e["step_reward"]) for e in extra],
         group_id=np.unique(np.array(groups), return_inverse=True)[1],
         traj_id=np.unique(np.array(trajectories), return_inverse=True)[1],
@@ -57,15 +61,23 @@ def check_advantages(entry: dict) -> int:
         anchor=[e["anchor"] for e in extra],
         valid=[bool(e["valid"]) for e in extra],
     )
-    expected = np.asarray(estimate_advantages(name, steps, options).total, dtype=np.float32)
+    totals = np.asarray(estimate_advantages(name, steps, options).total, dtype=np.float32)
+    expected = dict(zip(real, totals, strict=True))
     for i, row in enumerate(entry["advantages"]):
         values = np.asarray(row, dtype=np.float32)
+        if padding[i]:
+            _require(
+                not values.any(),
+                f"step {entry['global_steps']} padding row {entry['keys'][i]}: advantage "
+                f"{values[:3]}..., not 0",
+            )
+            continue
         _require(
             values.size > 0 and np.allclose(values, expected[i], rtol=1e-6, atol=1e-6),
             f"step {entry['global_steps']} sample {entry['keys'][i]}: verl used advantages {values[:3]}..., "
             f"layerverl.algos gives {expected[i]}",
         )
-    return len(entry["keys"])
+    return len(real)
 
 
 def check_run(run_dir: Path) -> dict:

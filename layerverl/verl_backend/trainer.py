@@ -110,10 +110,20 @@ class LayerverlTrainer(PPOTrainerSync):
         extra_fields = np.empty(len(batch.keys), dtype=object)
         extra_fields[:] = _as_list(extra["extra_fields"])
         data.non_tensor_batch["extra_fields"] = extra_fields
+        # verl's `_balance_batch` has appended synthetic rows (tag `is_padding`) so the batch divides into
+        # mini-batches and ranks: they take no part in the statistics or the metrics, and get advantage 0
+        padding = [bool(tag.get("is_padding", False)) for tag in batch.tags]
+        real = [i for i, pad in enumerate(padding) if not pad]
         options = OmegaConf.to_container(self.config.algorithm.layerverl, resolve=True)
-        adv = apply_step_advantages(data, batch.keys, options)
+        adv = apply_step_advantages(data, batch.keys, options, padding)
         metrics.update(advantage_metrics(adv))
-        metrics.update(rollout_metrics(batch.keys, list(extra_fields), data.batch["token_level_rewards"]))
+        metrics.update(
+            rollout_metrics(
+                [batch.keys[i] for i in real],
+                [extra_fields[i] for i in real],
+                data.batch["token_level_rewards"][real],
+            )
+        )
         output = {
             name: response_to_nested(data.batch[name], response_mask) for name in ("advantages", "returns")
         }
@@ -121,10 +131,12 @@ class LayerverlTrainer(PPOTrainerSync):
             keys=batch.keys, partition_id=batch.partition_id, fields=TensorDict(output, batch_size=len(batch))
         )
         if os.environ.get(AUDIT_DIR_ENV):
-            self._audit_advantages(batch, list(extra_fields), data)
+            self._audit_advantages(batch, list(extra_fields), data, padding)
         return result
 
-    def _audit_advantages(self, batch, extra_fields: list[dict], data: DataProto) -> None:
+    def _audit_advantages(
+        self, batch, extra_fields: list[dict], data: DataProto, padding: list[bool]
+    ) -> None:
         """Record this step's samples as verl holds them and the advantages read back from TransferQueue
         (what the actor update will read), for the CPU check to recompute with `layerverl.algos`."""
         stored = tq.kv_batch_get(
@@ -134,6 +146,7 @@ class LayerverlTrainer(PPOTrainerSync):
         entry = {
             "global_steps": self.global_steps,
             "keys": list(batch.keys),
+            "padding": padding,
             "extra_fields": [{k: v for k, v in e.items() if k != "reward_extra_info"} for e in extra_fields],
             "episode_return": data.batch["token_level_rewards"].sum(-1).tolist(),
             "advantages": advantages,
