@@ -409,6 +409,28 @@ def test_rollout_metrics_and_verl_rows_to_history(tmp_path):
     assert [h["iteration"] for h in history] == [1, 2] and history[0]["time/gen_s"] == 3.0
     assert base["success"] == 0.1 and final["success"] == 0.5 and final["episodes"] == 10
     assert final["ci"][0] < 0.5 < final["ci"][1]
+    assert not any(k.startswith("eval/") for row in history for k in row)
+
+
+def test_verl_run_writes_metrics_jsonl_like_the_local_backend(tmp_path):
+    """run_verl wrote summary/report/curves but never metrics.jsonl (the first completed CPU run's check failed
+    on it); its rows carry a midway validation as `eval/<split>/success`, the final one stays in the summary."""
+    from layerverl.verl_backend.metrics import read_verl_metrics, write_metrics
+
+    won = "val-aux/layerverl/alfworld/won/mean@1"
+    rows = [{"step": 0, "data": {won: 0.1}}]
+    for step in (1, 2, 3):
+        rows.append({"step": step, "data": {"train/success_rate": 0.1 * step, "timing_s/step": 2.0}})
+        if step in (2, 3):
+            rows[-1]["data"][won] = 0.2 * step
+    path = tmp_path / "verl_metrics.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    history, base, final = read_verl_metrics(path, episodes=10, split="valid_unseen")
+    assert [row.get("eval/valid_unseen/success") for row in history] == [None, 0.4, None]
+    assert final["success"] == pytest.approx(0.6)
+    write_metrics(tmp_path, history)
+    written = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert written == history and written[0]["time/step_s"] == 2.0
 
 
 def test_gpu_smoke_dry_runs_on_cpu(tmp_path):

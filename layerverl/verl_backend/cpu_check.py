@@ -27,6 +27,8 @@ from layerverl.algos import estimate_advantages
 from layerverl.verl_backend.weight_sync import layer_fingerprints, trained_name_filter
 
 RUN_FILES = ("metrics.jsonl", "summary.json", "report.md", "curves.png")
+TRAINER_PEAK = "actor/perf/max_memory_allocated_gb"
+MACHINE_USED = "actor/perf/cpu_memory_used_gb"
 
 
 class CheckFailed(AssertionError):
@@ -91,7 +93,9 @@ def check_run(run_dir: Path) -> dict:
     sync_files = sorted(audit.glob("sync_step*_rank*.json"))
     _require(advantage_files, f"no advantages audit in {audit}")
     _require(sync_files, f"no sync audit in {audit}")
-    samples = sum(check_advantages(json.loads(f.read_text())) for f in advantage_files)
+    entries = [json.loads(f.read_text()) for f in advantage_files]
+    samples = sum(check_advantages(entry) for entry in entries)
+    trained_on = [e["global_steps"] for e in entries if any(any(row) for row in e["advantages"])]
 
     model_dir = Path(OmegaConf.load(run_dir / "verl_config.yaml").actor_rollout_ref.model.path)
     initial = load_file(str(model_dir / "model.safetensors"))
@@ -134,23 +138,30 @@ def check_run(run_dir: Path) -> dict:
             f"step {step}: the optimizer holds {entry['optimizer_numel']} weights, not only the trained ones",
         )
         syncs.append(entry)
-    _require(moved, f"no trained layer {layers} moved in {len(syncs)} syncs")
+    _require(
+        moved,
+        f"no trained layer {layers} moved in {len(syncs)} syncs"
+        + ("" if trained_on else " (every advantage was 0: each env group had uniform outcomes)"),
+    )
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    peaks = [
-        row["data"].get("perf/max_memory_allocated_gb")
-        for row in map(json.loads, (run_dir / "verl_metrics.jsonl").read_text().splitlines())
-        if "perf/max_memory_allocated_gb" in row.get("data", {})
+    verl_rows = [
+        json.loads(line)["data"] for line in (run_dir / "verl_metrics.jsonl").read_text().splitlines()
     ]
+    # the cpu platform's device memory is the trainer worker's peak RSS; cpu_memory_used_gb is the machine's
+    peaks = [row[TRAINER_PEAK] for row in verl_rows if TRAINER_PEAK in row]
+    machine = [row[MACHINE_USED] for row in verl_rows if MACHINE_USED in row]
     steps = [m.get("time/step_s") for m in metrics if m.get("time/step_s") is not None]
     return {
         "layers": layers,
         "samples_checked": samples,
+        "steps_with_nonzero_advantages": trained_on,
         "syncs": len(syncs),
         "sync_bytes": syncs[-1]["sent_bytes"],
         "full_bytes": int(sum(t.numel() for t in initial.values()) * per_element),
         "sync_s": float(np.mean([s["sync_seconds"] for s in syncs])),
         "iteration_s": float(np.mean(steps)) if steps else None,
         "trainer_peak_rss_gb": max(peaks) if peaks else None,
+        "machine_used_gb": max(machine) if machine else None,
         "wall_s": summary["wall_time_s"],
     }
 

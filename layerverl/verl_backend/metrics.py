@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from agents.evaluation import wilson_interval
+from layerverl.metrics_log import MetricsLogger
 from layerverl.verl_backend.advantages import step_samples
 
 
@@ -27,15 +29,18 @@ def rollout_metrics(batch_keys, extra_fields: list[dict], token_level_rewards) -
     }
 
 
-def read_verl_metrics(path: Path, episodes: int) -> tuple[list[dict], dict, dict]:
-    """verl's file-logger rows -> (our per-iteration history, base eval, final eval)."""
+def read_verl_metrics(path: Path, episodes: int, split: str | None = None) -> tuple[list[dict], dict, dict]:
+    """verl's file-logger rows -> (our per-iteration history, base eval, final eval).
+
+    With `split`, an iteration that verl validated after (other than the last, whose result is the final
+    eval) also carries `eval/{split}/success`, as the local trainer's rows do."""
     history, evaluations = [], []
     for line in path.read_text().splitlines():
         row = json.loads(line)
         step, data = int(row["step"]), row["data"]
         won = [v for k, v in data.items() if k.startswith("val-") and "/won/mean@" in k]
         if won:
-            evaluations.append(float(won[0]))
+            evaluations.append((step, float(won[0])))
         if "train/success_rate" in data:
             history.append(
                 {
@@ -50,9 +55,22 @@ def read_verl_metrics(path: Path, episodes: int) -> tuple[list[dict], dict, dict
             )
     if not evaluations:
         raise RuntimeError(f"{path} holds no validation success (val-*/won/mean@*): did the run finish?")
+    if split is not None:
+        midway = dict(evaluations[1:-1])
+        for row in history:
+            if row["iteration"] in midway:
+                row[f"eval/{split}/success"] = midway[row["iteration"]]
 
     def result(success: float) -> dict:
         successes = round(success * episodes)
         return {"success": success, "ci": list(wilson_interval(successes, episodes)), "episodes": episodes}
 
-    return history, result(evaluations[0]), result(evaluations[-1])
+    return history, result(evaluations[0][1]), result(evaluations[-1][1])
+
+
+def write_metrics(out_dir: Path, history: list[dict[str, Any]]) -> None:
+    """`metrics.jsonl` (and TensorBoard) from the per-iteration rows, with the local trainer's writer."""
+    logger = MetricsLogger(out_dir, [])
+    for row in history:
+        logger.log(row)
+    logger.close()

@@ -36,7 +36,7 @@ from layerverl.report import write_report
 from layerverl.verl_backend import estimators  # noqa: F401  (our estimators in verl's registry, also without the plugin)
 from layerverl.verl_backend.advantages import apply_step_advantages
 from layerverl.verl_backend.config import AUDIT_DIR_ENV, TrainPlan, compose_verl_config, train_plan
-from layerverl.verl_backend.metrics import read_verl_metrics, rollout_metrics
+from layerverl.verl_backend.metrics import read_verl_metrics, rollout_metrics, write_metrics
 from layerverl.verl_backend.weight_sync import (
     compare_fingerprints,
     read_rollout_fingerprints,
@@ -201,8 +201,9 @@ def run_verl(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         if ray.is_initialized():
             ray.shutdown()
     plan = train_plan(cfg)
-    history, base, final = read_verl_metrics(out_dir / "verl_metrics.jsonl", cfg.trainer.eval_episodes)
     split = cfg.env.eval_splits[0]
+    history, base, final = read_verl_metrics(out_dir / "verl_metrics.jsonl", cfg.trainer.eval_episodes, split)
+    write_metrics(out_dir, history)
     summary = {
         "env": cfg.env.name,
         "algo": cfg.algo.name,
