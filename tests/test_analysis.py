@@ -356,6 +356,9 @@ def test_sweep_weight_changes_reads_checkpoints_and_base_weights(tmp_path):
     rows = sweep_weight_changes(load_sweep(tmp_path / "sweep"))
     norms = {(r["setting"], r["layer"]): r["norm"] for r in rows}
     assert norms == pytest.approx({("full", 0): 2.0, ("full", 1): 2.0, ("layer", 1): 4.0})
+    for run in (full, one):  # a results page keeps runs without checkpoints: the norms kept beside them stand
+        (run / "checkpoints" / "latest.pt").unlink()
+    assert sweep_weight_changes(load_sweep(tmp_path / "sweep")) == rows
 
 
 def test_cli_end_to_end_writes_tables_plots_and_profile(tmp_path, capsys):

@@ -6,6 +6,7 @@ tiny checkpoint, an embedded model's name = its converted folder), read from its
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -54,25 +55,38 @@ def initial_weights(model_path: str | Path | None, names: list[str]) -> dict[str
 
 
 def sweep_weight_changes(sweep: Sweep) -> list[dict[str, Any]]:
-    """One row per (run, layer) for full and single-layer runs with a checkpoint: setting, layer, seed, norm."""
-    import torch
-
+    """One row per (run, layer) for full and single-layer runs: setting, layer, seed, norm. Each run's norms
+    are computed from its checkpoint and kept beside it in `weight_change.json`, which is read when the
+    checkpoint is gone (results pages keep runs without their checkpoints)."""
     rows: list[dict[str, Any]] = []
     cache: dict[Any, dict[str, np.ndarray]] = {}
     for run in sweep.runs:
-        checkpoint = run.path / "checkpoints" / "latest.pt"
-        if run.setting not in ("full", "layer") or not checkpoint.exists():
+        if run.setting not in ("full", "layer"):
             continue
-        trained = {
-            n: t.float().numpy()
-            for n, t in torch.load(checkpoint, weights_only=False)["trained"].items()
-            if LAYER_NAME.search(n)
-        }
-        model_path = run.config.get("model", {}).get("path")
-        if model_path not in cache:
-            cache[model_path] = {}
-        missing = [n for n in trained if n not in cache[model_path]]
-        cache[model_path].update(initial_weights(model_path, missing) if missing else {})
-        for layer, norm in layer_weight_changes(trained, cache[model_path]).items():
-            rows.append({"setting": run.setting, "layer": layer, "seed": run.seed, "norm": norm})
+        checkpoint, saved = run.path / "checkpoints" / "latest.pt", run.path / "weight_change.json"
+        if checkpoint.exists():
+            norms = run_weight_changes(checkpoint, run.config.get("model", {}).get("path"), cache)
+            saved.write_text(json.dumps({str(k): v for k, v in norms.items()}, indent=1))
+        elif saved.exists():
+            norms = {int(k): float(v) for k, v in json.loads(saved.read_text()).items()}
+        else:
+            continue
+        rows += [{"setting": run.setting, "layer": k, "seed": run.seed, "norm": v} for k, v in norms.items()]
     return rows
+
+
+def run_weight_changes(
+    checkpoint: Path, model_path: Any, cache: dict[Any, dict[str, np.ndarray]]
+) -> dict[int, float]:
+    """A run's per-layer change from its starting weights, which `cache` keeps per model path across runs."""
+    import torch
+
+    trained = {
+        n: t.float().numpy()
+        for n, t in torch.load(checkpoint, weights_only=False)["trained"].items()
+        if LAYER_NAME.search(n)
+    }
+    known = cache.setdefault(model_path, {})
+    missing = [n for n in trained if n not in known]
+    known.update(initial_weights(model_path, missing) if missing else {})
+    return layer_weight_changes(trained, known)
