@@ -299,3 +299,40 @@ def test_vllm_linear_layers_keep_their_live_weight_on_cpu(monkeypatch):
     conv = torch.nn.Conv1d(2, 2, 4)  # non-2-D weights keep vLLM's own handling
     gemm.dispatch_cpu_unquantized_gemm(conv, remove_weight=False)
     assert calls == [False]
+
+
+def test_cpu_check_recomputes_the_advantages_of_real_rows_and_wants_zero_on_padding():
+    import numpy as np
+
+    from agents.step_batch import StepBatch
+    from layerverl.algos import estimate_advantages
+    from layerverl.verl_backend import cpu_check
+
+    keys = ["a_0_0", "a_0_1", "a_1_0", "b_0_0", "b_1_0", "b_1_1", "padx_0_0"]
+    returns = [10.0, 10.0, 0.0, 0.0, 10.0, 10.0, 0.0]
+    extra = [{"anchor": f"s{k[-1]}", "step_idx": int(k[-1]), "step_reward": 0.0, "valid": True} for k in keys]
+    options = {"name": "gigpo", "gamma": 0.95, "omega": 1.0, "mode": "mean_norm", "invalid_penalty": 0.1}
+    real = StepBatch(
+        episode_return=returns[:6],
+        step_reward=[0.0] * 6,
+        group_id=[0, 0, 0, 1, 1, 1],
+        traj_id=[0, 0, 1, 2, 3, 3],
+        step_idx=[int(k[-1]) for k in keys[:6]],
+        anchor=[e["anchor"] for e in extra[:6]],
+        valid=[True] * 6,
+    )
+    totals = estimate_advantages("gigpo", real, {k: v for k, v in options.items() if k != "name"}).total
+    entry = {
+        "global_steps": 1,
+        "keys": keys,
+        "padding": [False] * 6 + [True],
+        "extra_fields": extra,
+        "episode_return": returns,
+        "advantages": [[float(t)] * 3 for t in totals] + [[]],
+        "options": options,
+    }
+    assert np.abs(totals).sum() > 0 and cpu_check.check_advantages(entry) == 6
+    with pytest.raises(cpu_check.CheckFailed, match="padding row"):
+        cpu_check.check_advantages(dict(entry, advantages=entry["advantages"][:6] + [[0.5]]))
+    with pytest.raises(cpu_check.CheckFailed, match="verl used advantages"):
+        cpu_check.check_advantages(dict(entry, advantages=[[1.0]] * 7))
