@@ -41,9 +41,17 @@ ready() {
   [ -f "$VENV/.layerverl-ready" ] && "$VENV/bin/python" -c "import vllm, verl, transfer_queue, layerverl" >/dev/null 2>&1
 }
 
-ready || setup || fail "setup of $VENV (see $LOG_DIR/setup.log)"
+SETUP=""
+if ! ready; then
+  setup || fail "setup of $VENV (see $LOG_DIR/setup.log)"
+  SETUP="setup_s=$SECONDS "
+  echo "== $VENV set up in ${SECONDS} s"
+fi
 ready || fail "$VENV does not import vllm, verl, transfer_queue and layerverl after setup"
-"$VENV/bin/pip" install -q --no-deps -e . >>"$LOG_DIR/setup.log" 2>&1   # this checkout, if the venv came from another
+here=$("$VENV/bin/python" -c "import layerverl, pathlib; print(pathlib.Path(layerverl.__file__).resolve().parents[1])")
+if [ "$here" != "$(pwd -P)" ]; then  # the venv came from another checkout: point it at this one
+  "$VENV/bin/pip" install -q --no-deps -e . >>"$LOG_DIR/setup.log" 2>&1 || fail "pip install -e . into $VENV"
+fi
 
 export OMP_NUM_THREADS=1
 SMALL=(trainer.iterations=2 trainer.groups=2 trainer.group_size=2 trainer.eval_episodes=4 trainer.eval_batch_size=4)
@@ -52,9 +60,10 @@ run_case() {  # name, then run.py overrides
   local dir="$LOG_DIR/$name"
   rm -rf "$dir"
   echo "== $name: python run.py backend=verl backend.device=cpu $* (log: $dir.log)"
-  if ! timeout 1800 "$VENV/bin/python" run.py backend=verl backend.device=cpu "$@" "${SMALL[@]}" \
-      hydra.run.dir="$dir" >"$dir.log" 2>&1; then
-    grep -E "Error|error:" "$dir.log" | grep -v Warning | tail -3
+  # a failure inside a vLLM worker can leave verl's trainer waiting: the timeout ends such a run
+  if ! timeout "${VERL_SMOKE_TIMEOUT:-1800}" "$VENV/bin/python" run.py backend=verl backend.device=cpu "$@" \
+      "${SMALL[@]}" hydra.run.dir="$dir" >"$dir.log" 2>&1; then
+    grep -E "[A-Za-z]+(Error|Exception): " "$dir.log" | grep -v Warning | sed 's/.*\] //' | awk '!seen[$0]++' | head -4
     fail "$name: the run stopped (log: $dir.log)"
   fi
   local out
@@ -69,4 +78,4 @@ if [ "${VERL_SMOKE_ALL:-0}" = 1 ]; then
   run_case gigpo-all env=alfworld algo=gigpo layer=all trainer.lr=3e-4
   run_case grpo-math-mid env=math algo=grpo layer=mid model=tiny
 fi
-echo "verl-cpu: ok ${FIGURES[*]}"
+echo "verl-cpu: ok ${SETUP}total_s=$SECONDS ${FIGURES[*]}"
