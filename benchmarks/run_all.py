@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import package_version  # noqa: E402
 
 PAGE = ROOT / "docs" / "benchmarks.md"
+KEPT_MARK = "<!-- run_all keeps what follows: measured by other commands, named in each section -->"
 PACKAGES = (
     "torch",
     "transformers",
@@ -376,6 +377,9 @@ def write_page(path: Path, runs: dict[str, dict], size: str, started: dict, comm
         "Success rates of training runs (and their configs) live in [docs/results/](results/).",
         "",
     ]
+    kept = path.read_text().partition(KEPT_MARK)[2] if path.exists() else ""
+    if kept:  # sections measured by other commands (the verl CPU smoke), kept as they are
+        lines += [KEPT_MARK + kept.rstrip("\n"), ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
 
