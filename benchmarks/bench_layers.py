@@ -43,7 +43,7 @@ from agents.prefix import hidden_before_layer  # noqa: E402
 from benchmarks.common import write_json  # noqa: E402
 from layerverl.layers import decoder_layers, freeze_except, optimizer_groups, resolve_layers  # noqa: E402
 from layerverl.losses import LossConfig  # noqa: E402
-from layerverl.update import Updater, response_logits, token_batch, token_logprobs  # noqa: E402
+from layerverl.update import Updater, model_mask, response_logits, token_batch, token_logprobs  # noqa: E402
 
 GOAL_MID_OVER_ALL_TIME = 0.35  # trainer issue: mid/all update time with prefix reuse (plain freeze: ~0.48)
 PREFIX_SOURCES = (
@@ -168,14 +168,10 @@ def rollout_hidden(
             model,
             layer,
             input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
+            attention_mask=model_mask(model, batch.attention_mask),
             position_ids=batch.position_ids,
         )
-        width = batch.prompt_width
-        out += [
-            hidden[row, width - len(prompts[i]) : width + len(responses[i]) - 1].clone()
-            for row, i in enumerate(rows)
-        ]
+        out += [hidden[batch.sample_columns(sample)].clone() for sample in range(len(rows))]
     return out
 
 

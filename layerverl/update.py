@@ -3,9 +3,10 @@
 When the lowest trained layer is k > 0 and the embeddings are frozen, the hidden states entering layer k
 never change during training, so they are computed once per sample (`agents.prefix`) or taken from
 the rollout, which recorded them while generating; every epoch then runs only layers k..L-1, the final
-norm and the head. Batches use verl's layout (prompts left-padded, responses right-padded after them),
-so the head, and the last layer past its keys and values (`agents.kept_columns`), run only on the
-response columns.
+norm and the head. Batches pack the samples of one prompt into one row (the prompt once, then each
+response, attending to the prompt and itself), so a group's prompt is encoded once, and the responses end
+every row, so the head, and the last layer past its keys and values (`agents.kept_columns`), run only on
+the response columns.
 """
 
 from __future__ import annotations
@@ -23,57 +24,106 @@ from layerverl.losses import LossConfig, actor_loss
 
 @dataclass
 class TokenBatch:
-    """Some samples as (bs, prompt_width + response_width) tokens: each prompt left-padded to end at column
-    `prompt_width`, its response right-padded after it, so every response sits in the same columns."""
+    """Samples packed by prompt: one row per distinct prompt, the prompt once and then every response to it,
+    each response attending to the prompt and to itself only, its positions continuing the prompt's. A
+    group's shared prompt is so encoded once, not once per sample. Rows are left-padded, so the responses
+    end every row and every prediction of a response token comes from the last `keep` columns."""
 
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    position_ids: torch.Tensor
-    targets: (
-        torch.Tensor
-    )  # (bs, response_width): the response tokens, predicted by columns prompt_width-1 ...
-    response_mask: torch.Tensor  # (bs, response_width): 1 on real response tokens
-    prompt_width: int
+    input_ids: torch.Tensor  # (rows, width)
+    attention_mask: torch.Tensor  # (rows, 1, width, width) bool: which columns each column attends to
+    position_ids: torch.Tensor  # (rows, width)
+    targets: torch.Tensor  # (samples, response_width): each sample's response tokens, right-padded
+    response_mask: torch.Tensor  # (samples, response_width): 1 on real response tokens
+    keep: int
+    logit_index: tuple[torch.Tensor, torch.Tensor]  # (samples, response_width) each: row, kept column
+    spans: list[tuple[int, int, int, int, int]]  # per sample: row, its prompt's start and end, its response's
+
+    def sample_columns(self, sample: int) -> tuple[int, torch.Tensor]:
+        """The row and columns a sample's model inputs sit in: its prompt, then its response but the last."""
+        row, prompt_start, prompt_end, response_start, response_end = self.spans[sample]
+        columns = torch.cat(
+            [torch.arange(prompt_start, prompt_end), torch.arange(response_start, response_end - 1)]
+        )
+        return row, columns
 
 
 def token_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: int) -> TokenBatch:
-    """Pack (prompt, response) pairs into one batch in verl's layout."""
-    prompt_width, response_width = max(len(p) for p in prompts), max(len(r) for r in responses)
-    input_ids = torch.full((len(prompts), prompt_width + response_width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros_like(input_ids)
+    """Pack (prompt, response) pairs, samples with the same prompt into one row (see `TokenBatch`)."""
+    packs: dict[tuple[int, ...], list[int]] = {}
+    for i, prompt in enumerate(prompts):
+        packs.setdefault(tuple(prompt), []).append(i)
+    lengths = [len(p) + sum(len(responses[i]) for i in members) for p, members in packs.items()]
+    width, response_width = max(lengths), max(len(r) for r in responses)
+    keep = max(length - len(p) + 1 for length, p in zip(lengths, packs, strict=True))
+    input_ids = torch.full((len(packs), width), pad_id, dtype=torch.long)
+    position_ids = torch.zeros_like(input_ids)
+    attends = torch.eye(width, dtype=torch.bool).repeat(len(packs), 1, 1)  # padding sees itself: no empty row
+    targets = torch.full((len(prompts), response_width), pad_id, dtype=torch.long)
     response_mask = torch.zeros((len(prompts), response_width), dtype=torch.float32)
-    for row, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
-        columns = slice(prompt_width - len(prompt), prompt_width + len(response))
-        input_ids[row, columns] = torch.tensor(prompt + response, dtype=torch.long)
-        attention_mask[row, columns] = 1
-        response_mask[row, : len(response)] = 1.0
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    logit_rows, logit_columns = torch.zeros_like(targets), torch.zeros_like(targets)
+    spans: list[tuple[int, int, int, int, int]] = [(0, 0, 0, 0, 0)] * len(prompts)
+    for row, ((prompt, members), length) in enumerate(zip(packs.items(), lengths, strict=True)):
+        start = width - length
+        end = column = start + len(prompt)
+        input_ids[row, start:end] = torch.tensor(prompt, dtype=torch.long)
+        position_ids[row, start:end] = torch.arange(len(prompt))
+        attends[row, start:end, start:end] = torch.ones(len(prompt), len(prompt), dtype=torch.bool).tril()
+        for i in members:
+            response, stop = responses[i], column + len(responses[i])
+            input_ids[row, column:stop] = torch.tensor(response, dtype=torch.long)
+            position_ids[row, column:stop] = torch.arange(len(prompt), len(prompt) + len(response))
+            attends[row, column:stop, start:end] = True
+            attends[row, column:stop, column:stop] = torch.ones(
+                len(response), len(response), dtype=torch.bool
+            ).tril()
+            targets[i, : len(response)] = torch.tensor(response, dtype=torch.long)
+            response_mask[i, : len(response)] = 1.0
+            predicted_by = torch.tensor(
+                [end - 1, *range(column, stop - 1)][: len(response)]
+            )  # the prompt's end
+            logit_rows[i, : len(response)] = row
+            logit_columns[i, : len(response)] = predicted_by - (width - keep)
+            spans[i] = (row, start, end, column, stop)
+            column = stop
     return TokenBatch(
-        input_ids, attention_mask, position_ids, input_ids[:, prompt_width:], response_mask, prompt_width
+        input_ids,
+        attends[:, None],
+        position_ids,
+        targets,
+        response_mask,
+        keep,
+        (logit_rows, logit_columns),
+        spans,
     )
+
+
+def model_mask(model: nn.Module, attends: torch.Tensor) -> torch.Tensor:
+    """The 4D mask as the model's attention takes it: boolean for sdpa, additive for eager."""
+    if getattr(model.config, "_attn_implementation", None) != "eager":
+        return attends
+    dtype = next(model.parameters()).dtype
+    return torch.zeros(attends.shape, dtype=dtype).masked_fill(~attends, torch.finfo(dtype).min)
 
 
 def response_logits(
     model: nn.Module, batch: TokenBatch, start_layer: int | None = None, prefix: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Logits (bs, response_width, vocab) that predict the response tokens; the head, and the last layer's
-    queries, attention and MLP, run on those columns only. With `prefix` (the hidden states entering
-    `start_layer`), only layers from there up run."""
-    keep = batch.targets.shape[1] + 1  # the last prompt column and every response column but the last
-    with last_layer_keeps(model, keep):
+    """Logits (samples, response_width, vocab) that predict each sample's response tokens; the head, and the
+    last layer's queries, attention and MLP, run on the kept columns only. With `prefix` (the hidden states
+    entering `start_layer`), only layers from there up run."""
+    mask = model_mask(model, batch.attention_mask)
+    with last_layer_keeps(model, batch.keep):
         if prefix is None:
             logits = model(
                 input_ids=batch.input_ids,
-                attention_mask=batch.attention_mask,
+                attention_mask=mask,
                 position_ids=batch.position_ids,
                 use_cache=False,
-                logits_to_keep=keep,
+                logits_to_keep=batch.keep,
             ).logits
         else:
-            logits = forward_from_layer(
-                model, start_layer, prefix, batch.attention_mask, batch.position_ids, keep
-            )
-    return logits[:, :-1]
+            logits = forward_from_layer(model, start_layer, prefix, mask, batch.position_ids, batch.keep)
+    return logits[batch.logit_index]
 
 
 def token_logprobs(
@@ -125,15 +175,17 @@ class Updater:
             return None
         if captured is not None:
             prefix = captured[0].new_zeros((*batch.input_ids.shape, captured[0].shape[-1]))
-            for row, hidden in enumerate(captured):  # the last response token never ran: its column stays 0
-                start = batch.prompt_width - int(batch.attention_mask[row, : batch.prompt_width].sum())
-                prefix[row, start : start + len(hidden)] = hidden
+            for sample, hidden in enumerate(
+                captured
+            ):  # a response's last token never ran: its column stays 0
+                row, columns = batch.sample_columns(sample)
+                prefix[row, columns] = hidden
             return prefix
         return hidden_before_layer(
             self.model,
             self.start_layer,
             input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
+            attention_mask=model_mask(self.model, batch.attention_mask),
             position_ids=batch.position_ids,
         )
 
@@ -187,9 +239,11 @@ class Updater:
         return {key: float(np.mean(values)) for key, values in metrics.items()}
 
     def _micro_batches(self, prompts, responses, old_logprobs, advantages, hidden) -> list[dict]:
-        """Micro-batches sorted by prompt length (the padding's main driver), with their prefix cache, old
-        and reference log-probs."""
-        order = np.argsort([len(p) for p in prompts], kind="stable")
+        """Micro-batches sorted by prompt length (the padding's main driver) and then by prompt (a group
+        packs into one row), with their prefix cache, old and reference log-probs."""
+        order = sorted(
+            range(len(prompts)), key=lambda i: (len(prompts[i]), prompts[i])
+        )  # a group stays together
         micro = []
         for start in range(0, len(order), self.micro_batch_size):
             rows = order[start : start + self.micro_batch_size]

@@ -289,3 +289,41 @@ def test_training_batch_log_probs_match_the_rollout(tokenizer, rollout_model):
         assert batch.response_mask[row].sum() == n
         assert full[row, :n].tolist() == pytest.approx(generation.response_logprobs, abs=1e-4)
         assert from_prefix[row, :n].tolist() == pytest.approx(generation.response_logprobs, abs=1e-4)
+
+
+def test_a_groups_samples_pack_into_one_row_and_score_as_if_alone(tokenizer, rollout_model):
+    prompts = _prompts(tokenizer)
+    group = [prompts[1]] * 3 + [prompts[0]]
+    responses = [tokenizer(t)["input_ids"] for t in ["open", "go to fridge 1 .", "take", "open the fridge 1"]]
+    batch = token_batch(group, responses, tokenizer.pad_token_id)
+    assert batch.input_ids.shape[0] == 2  # one row per distinct prompt
+    params = [p for p in rollout_model.model.layers[3].parameters()]
+
+    def scored(batch, start_layer=None, prefix=None):
+        rollout_model.zero_grad()
+        logprobs = token_logprobs(
+            response_logits(rollout_model, batch, start_layer, prefix), batch.targets, 1.0
+        )[0]
+        (logprobs * batch.response_mask).sum().backward()
+        return logprobs.detach(), [p.grad.clone() for p in params]
+
+    packed, packed_grads = scored(batch)
+    alone, alone_grads = [], [torch.zeros_like(p) for p in params]
+    for prompt, response in zip(group, responses, strict=True):
+        logprobs, grads = scored(token_batch([prompt], [response], tokenizer.pad_token_id))
+        alone.append(logprobs[0])
+        alone_grads = [a + g for a, g in zip(alone_grads, grads, strict=True)]
+    for sample, response in enumerate(responses):
+        torch.testing.assert_close(packed[sample, : len(response)], alone[sample], rtol=1e-5, atol=1e-5)
+    for packed_grad, alone_grad in zip(packed_grads, alone_grads, strict=True):
+        torch.testing.assert_close(packed_grad, alone_grad, rtol=1e-4, atol=1e-6)
+    updater = Updater(rollout_model, None, LossConfig(), tokenizer.pad_token_id, 1.0, 4, 1.0, start_layer=3)
+    hidden = [  # the inputs of layer 3 as a rollout records them: prompt and response but its last token
+        hidden_before_layer(rollout_model, 3, input_ids=torch.tensor([p + r[:-1]]))[0]
+        for p, r in zip(group, responses, strict=True)
+    ]
+    from_prefix, prefix_grads = scored(batch, 3, updater.prefix(batch, hidden))
+    torch.testing.assert_close(from_prefix, packed, rtol=1e-5, atol=1e-5)
+    for prefix_grad, packed_grad in zip(prefix_grads, packed_grads, strict=True):
+        torch.testing.assert_close(prefix_grad, packed_grad, rtol=1e-4, atol=1e-6)
+    rollout_model.zero_grad(set_to_none=True)
