@@ -39,11 +39,16 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from agents.prefix import hidden_before_layer  # noqa: E402
 from benchmarks.common import write_json  # noqa: E402
 from layerverl.layers import decoder_layers, freeze_except, optimizer_groups, resolve_layers  # noqa: E402
 from layerverl.losses import LossConfig  # noqa: E402
-from layerverl.update import Updater, model_mask, response_logits, token_batch, token_logprobs  # noqa: E402
+from layerverl.update import (  # noqa: E402
+    Updater,
+    batch_layer_inputs,
+    response_logits,
+    token_batch,
+    token_logprobs,
+)
 
 GOAL_MID_OVER_ALL_TIME = 0.35  # trainer issue: mid/all update time with prefix reuse (plain freeze: ~0.48)
 PREFIX_SOURCES = (
@@ -164,13 +169,7 @@ def rollout_hidden(
     for start in range(0, len(prompts), micro):
         rows = range(start, min(start + micro, len(prompts)))
         batch = token_batch([prompts[i] for i in rows], [responses[i] for i in rows], PAD_ID)
-        hidden = hidden_before_layer(
-            model,
-            layer,
-            input_ids=batch.input_ids,
-            attention_mask=model_mask(model, batch.attention_mask),
-            position_ids=batch.position_ids,
-        )
+        hidden = batch_layer_inputs(model, layer, batch)
         out += [hidden[batch.sample_columns(sample)].clone() for sample in range(len(rows))]
     return out
 

@@ -306,7 +306,7 @@ def _check_reward_kwargs(data_source: Any, reward_kwargs: dict, prefix: str) -> 
         scorer = get_reward(data_source)
     except ValueError:
         return  # an unknown data_source: building the env says so
-    options = {k: p for k, p in inspect.signature(scorer).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    options = {k: p for k, p in _parameters(scorer).items() if p.kind is p.KEYWORD_ONLY}
     for key, value in reward_kwargs.items():
         if options and key not in options:
             raise ConfigValueError(

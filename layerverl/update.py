@@ -78,9 +78,8 @@ def token_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: in
             ).tril()
             targets[i, : len(response)] = torch.tensor(response, dtype=torch.long)
             response_mask[i, : len(response)] = 1.0
-            predicted_by = torch.tensor(
-                [end - 1, *range(column, stop - 1)][: len(response)]
-            )  # the prompt's end
+            # token 0 is predicted by the prompt's last column, token t by the response's token t - 1
+            predicted_by = torch.tensor([end - 1, *range(column, stop - 1)][: len(response)])
             logit_rows[i, : len(response)] = row
             logit_columns[i, : len(response)] = predicted_by - (width - keep)
             spans[i] = (row, start, end, column, stop)
@@ -103,6 +102,17 @@ def model_mask(model: nn.Module, attends: torch.Tensor) -> torch.Tensor:
         return attends
     dtype = next(model.parameters()).dtype
     return torch.zeros(attends.shape, dtype=dtype).masked_fill(~attends, torch.finfo(dtype).min)
+
+
+def batch_layer_inputs(model: nn.Module, layer: int, batch: TokenBatch) -> torch.Tensor:
+    """The hidden states entering `layer` for the packed batch (rows, width, hidden), without gradients."""
+    return hidden_before_layer(
+        model,
+        layer,
+        input_ids=batch.input_ids,
+        attention_mask=model_mask(model, batch.attention_mask),
+        position_ids=batch.position_ids,
+    )
 
 
 def response_logits(
@@ -175,19 +185,12 @@ class Updater:
             return None
         if captured is not None:
             prefix = captured[0].new_zeros((*batch.input_ids.shape, captured[0].shape[-1]))
-            for sample, hidden in enumerate(
-                captured
-            ):  # a response's last token never ran: its column stays 0
+            # a response's last token never ran: its column stays 0
+            for sample, hidden in enumerate(captured):
                 row, columns = batch.sample_columns(sample)
                 prefix[row, columns] = hidden
             return prefix
-        return hidden_before_layer(
-            self.model,
-            self.start_layer,
-            input_ids=batch.input_ids,
-            attention_mask=model_mask(self.model, batch.attention_mask),
-            position_ids=batch.position_ids,
-        )
+        return batch_layer_inputs(self.model, self.start_layer, batch)
 
     @torch.no_grad()
     def add_ref_logprobs(self, micro: list[dict]) -> None:
@@ -241,9 +244,7 @@ class Updater:
     def _micro_batches(self, prompts, responses, old_logprobs, advantages, hidden) -> list[dict]:
         """Micro-batches sorted by prompt length (the padding's main driver) and then by prompt (a group
         packs into one row), with their prefix cache, old and reference log-probs."""
-        order = sorted(
-            range(len(prompts)), key=lambda i: (len(prompts[i]), prompts[i])
-        )  # a group stays together
+        order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), prompts[i]))
         micro = []
         for start in range(0, len(order), self.micro_batch_size):
             rows = order[start : start + self.micro_batch_size]
