@@ -3,7 +3,7 @@
 With the embeddings and layers 0..k-1 frozen, the hidden states entering layer k depend only on the
 tokens, so every PPO epoch and every old/reference log-prob pass can start at layer k from a cache.
 `hidden_before_layer` computes that cache, or the rollout records it while it generates
-(`recording_layer_inputs`); `forward_from_layer` runs the rest of the model on it.
+(`recording_layer_inputs`); `hidden_from_layer` runs the rest of the decoder on it.
 Both work on HF decoder models whose `forward` accepts `inputs_embeds` unscaled (Qwen2/Qwen3/Llama).
 """
 
@@ -64,21 +64,19 @@ def layers_from(model: nn.Module, layer: int) -> Iterator[None]:
             config.layer_types = layer_types
 
 
-def forward_from_layer(
+def hidden_from_layer(
     model: nn.Module,
     layer: int,
     hidden: torch.Tensor,
     attention_mask: torch.Tensor,
     position_ids: torch.Tensor,
-    logits_to_keep: int = 0,
 ) -> torch.Tensor:
-    """Logits (bs, seq, vocab) of the model run from `layer` upward on cached `hidden` states; with
-    `logits_to_keep`, of the last that many columns only (HF's meaning; 0 keeps all)."""
+    """The decoder's final (normed) hidden states (bs, seq, hidden) run from `layer` upward on cached
+    `hidden` states; the head is the caller's, so it can run on the columns it needs only."""
     with layers_from(model, layer):
-        return model(
+        return model.get_decoder()(
             inputs_embeds=hidden,
             attention_mask=attention_mask,
             position_ids=position_ids,
             use_cache=False,
-            logits_to_keep=logits_to_keep,
-        ).logits
+        ).last_hidden_state

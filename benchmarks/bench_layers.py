@@ -45,9 +45,8 @@ from layerverl.losses import LossConfig  # noqa: E402
 from layerverl.update import (  # noqa: E402
     Updater,
     batch_layer_inputs,
-    response_logits,
+    response_logprobs,
     token_batch,
-    token_logprobs,
 )
 
 GOAL_MID_OVER_ALL_TIME = 0.35  # trainer issue: mid/all update time with prefix reuse (plain freeze: ~0.48)
@@ -154,7 +153,7 @@ def rollout_logprobs(
     for start in range(0, len(prompts), micro):
         rows = range(start, min(start + micro, len(prompts)))
         batch = token_batch([prompts[i] for i in rows], [responses[i] for i in rows], PAD_ID)
-        chosen = token_logprobs(response_logits(model, batch), batch.targets, 1.0)[0]
+        chosen = response_logprobs(model, batch, 1.0)[0]
         out += [chosen[row, : len(responses[i])].tolist() for row, i in enumerate(rows)]
     return out
 

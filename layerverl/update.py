@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from agents.kept_columns import last_layer_keeps
-from agents.prefix import forward_from_layer, hidden_before_layer
+from agents.prefix import hidden_before_layer, hidden_from_layer
 from layerverl.losses import LossConfig, actor_loss
 
 
@@ -115,25 +115,42 @@ def batch_layer_inputs(model: nn.Module, layer: int, batch: TokenBatch) -> torch
     )
 
 
-def response_logits(
-    model: nn.Module, batch: TokenBatch, start_layer: int | None = None, prefix: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Logits (samples, response_width, vocab) that predict each sample's response tokens; the head, and the
-    last layer's queries, attention and MLP, run on the kept columns only. With `prefix` (the hidden states
-    entering `start_layer`), only layers from there up run."""
+def response_logprobs(
+    model: nn.Module,
+    batch: TokenBatch,
+    temperature: float,
+    start_layer: int | None = None,
+    prefix: torch.Tensor | None = None,
+    entropy_grad: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs of each sample's response tokens and the entropy there, both (samples, response_width),
+    0 on padding. The last layer's queries, attention and MLP run on the kept columns only, and the head on
+    the real response tokens only: the head is an update's largest single cost (on SmolLM2 a 49k x 576
+    matmul per token, about eight decoder layers' worth), and picking its inputs rather than its outputs
+    spares both the padding's logits and a scatter of a (tokens, vocab) gradient in the backward pass.
+    With `prefix` (the hidden states entering `start_layer`), only layers from there up run."""
     mask = model_mask(model, batch.attention_mask)
     with last_layer_keeps(model, batch.keep):
         if prefix is None:
-            logits = model(
+            hidden = model.get_decoder()(
                 input_ids=batch.input_ids,
                 attention_mask=mask,
                 position_ids=batch.position_ids,
                 use_cache=False,
-                logits_to_keep=batch.keep,
-            ).logits
+            ).last_hidden_state
         else:
-            logits = forward_from_layer(model, start_layer, prefix, mask, batch.position_ids, batch.keep)
-    return logits[batch.logit_index]
+            hidden = hidden_from_layer(model, start_layer, prefix, mask, batch.position_ids)
+    real = batch.response_mask.bool()
+    rows, columns = batch.logit_index
+    kept = hidden[:, hidden.shape[1] - batch.keep :]
+    logits = model.get_output_embeddings()(kept[rows[real], columns[real]])
+    chosen, entropy = token_logprobs(logits, batch.targets[real], temperature, entropy_grad)
+    return _padded(chosen, real), _padded(entropy, real)
+
+
+def _padded(values: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Per-token values of the real positions back into the (samples, response_width) layout, 0 elsewhere."""
+    return values.new_zeros(real.shape).masked_scatter(real, values)
 
 
 def token_logprobs(
@@ -174,9 +191,12 @@ class Updater:
         self.start_layer = start_layer
         self.ref_state = ref_state
 
-    def forward(self, batch: TokenBatch, prefix: torch.Tensor | None) -> torch.Tensor:
-        """Response logits of the batch, from the cached prefix hidden states when there are some."""
-        return response_logits(self.model, batch, self.start_layer, prefix)
+    def logprobs(
+        self, batch: TokenBatch, prefix: torch.Tensor | None, entropy_grad: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Response log-probs and entropy of the batch, from the cached prefix hidden states when there are
+        some."""
+        return response_logprobs(self.model, batch, self.temperature, self.start_layer, prefix, entropy_grad)
 
     def prefix(self, batch: TokenBatch, captured: list[torch.Tensor] | None) -> torch.Tensor | None:
         """The frozen prefix's output for this batch (computed once, reused by every epoch); `captured`
@@ -202,9 +222,7 @@ class Updater:
             params[name].copy_(tensor)
         try:
             for m in micro:
-                m["ref"] = token_logprobs(
-                    self.forward(m["batch"], m["prefix"]), m["batch"].targets, self.temperature
-                )[0]
+                m["ref"] = self.logprobs(m["batch"], m["prefix"])[0]
         finally:
             for name, tensor in current.items():
                 params[name].copy_(tensor)
@@ -252,7 +270,7 @@ class Updater:
             with torch.no_grad():
                 prefix = self.prefix(batch, [hidden[i] for i in rows] if hidden is not None else None)
                 if old_logprobs is None:
-                    old = token_logprobs(self.forward(batch, prefix), batch.targets, self.temperature)[0]
+                    old = self.logprobs(batch, prefix)[0]
                 else:  # the rollout's own log-probs
                     old = torch.zeros_like(batch.response_mask)
                     for row, i in enumerate(rows):
@@ -272,12 +290,7 @@ class Updater:
 
     def _backward(self, micro: dict, batch_tokens: int, batch_sequences: int) -> dict[str, float]:
         batch = micro["batch"]
-        logprobs, entropy = token_logprobs(
-            self.forward(batch, micro["prefix"]),
-            batch.targets,
-            self.temperature,
-            entropy_grad=bool(self.loss_config.entropy_coeff),
-        )
+        logprobs, entropy = self.logprobs(batch, micro["prefix"], bool(self.loss_config.entropy_coeff))
         advantages = micro["advantages"][:, None].expand_as(logprobs)
         loss, metrics = actor_loss(
             self.loss_config,

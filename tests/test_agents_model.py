@@ -12,7 +12,7 @@ from agents.prefix import hidden_before_layer
 from agents.tiny import TinyConfig, build_model, load_pretrained, train_tokenizer
 from layerverl.layers import freeze_except, optimizer_groups
 from layerverl.losses import LossConfig
-from layerverl.update import Updater, response_logits, token_batch, token_logprobs
+from layerverl.update import Updater, response_logprobs, token_batch
 
 TEXTS = [
     "You arrive at cabinet 1. On the cabinet 1, you see a apple 2, and a mug 1.",
@@ -280,10 +280,8 @@ def test_training_batch_log_probs_match_the_rollout(tokenizer, rollout_model):
     )  # the head sees responses only
     updater = Updater(rollout_model, None, LossConfig(), tokenizer.pad_token_id, 1.0, 4, 1.0, start_layer=2)
     with torch.no_grad():
-        full = token_logprobs(response_logits(rollout_model, batch), batch.targets, 1.0)[0]
-        from_prefix = token_logprobs(
-            updater.forward(batch, updater.prefix(batch, [g.hidden for g in generations])), batch.targets, 1.0
-        )[0]
+        full = response_logprobs(rollout_model, batch, 1.0)[0]
+        from_prefix = updater.logprobs(batch, updater.prefix(batch, [g.hidden for g in generations]))[0]
     for row, generation in enumerate(generations):
         n = len(generation.response_ids)
         assert batch.response_mask[row].sum() == n
@@ -301,9 +299,7 @@ def test_a_groups_samples_pack_into_one_row_and_score_as_if_alone(tokenizer, rol
 
     def scored(batch, start_layer=None, prefix=None):
         rollout_model.zero_grad()
-        logprobs = token_logprobs(
-            response_logits(rollout_model, batch, start_layer, prefix), batch.targets, 1.0
-        )[0]
+        logprobs = response_logprobs(rollout_model, batch, 1.0, start_layer, prefix)[0]
         (logprobs * batch.response_mask).sum().backward()
         return logprobs.detach(), [p.grad.clone() for p in params]
 

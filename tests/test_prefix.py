@@ -2,7 +2,7 @@
 
 import torch
 
-from agents.prefix import forward_from_layer, hidden_before_layer
+from agents.prefix import hidden_before_layer, hidden_from_layer
 from layerverl.layers import freeze_except
 
 
@@ -12,7 +12,7 @@ def test_logits_match_full_forward_on_left_padded_batch(tiny_causal_lm, left_pad
     full = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
     for layer in range(4):
         hidden = hidden_before_layer(model, layer, input_ids=ids, attention_mask=mask, position_ids=positions)
-        resumed = forward_from_layer(model, layer, hidden, mask, positions)
+        resumed = model.lm_head(hidden_from_layer(model, layer, hidden, mask, positions))
         real = mask.bool()
         torch.testing.assert_close(resumed[real], full[real], rtol=1e-5, atol=1e-5)
     assert len(model.model.layers) == 4  # the stack is restored
@@ -27,6 +27,6 @@ def test_gradients_match_full_forward(tiny_causal_lm, left_padded_batch):
     model.zero_grad()
     hidden = hidden_before_layer(model, 2, input_ids=ids, attention_mask=mask, position_ids=positions)
     assert not hidden.requires_grad
-    forward_from_layer(model, 2, hidden, mask, positions).square().mean().backward()
+    model.lm_head(hidden_from_layer(model, 2, hidden, mask, positions)).square().mean().backward()
     for got, want in zip((p.grad for p in model.model.layers[2].parameters()), expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
