@@ -5,8 +5,9 @@ never change during training, so they are computed once per sample (`agents.pref
 the rollout, which recorded them while generating; every epoch then runs only layers k..L-1, the final
 norm and the head. Batches pack the samples of one prompt into one row (the prompt once, then each
 response, attending to the prompt and itself), so a group's prompt is encoded once, and the responses end
-every row, so the head, and the last layer past its keys and values (`agents.kept_columns`), run only on
-the response columns.
+every row, so the last layer past its keys and values (`agents.kept_columns`) runs only on the response
+columns, and the head only on the real response tokens (applied to the decoder's hidden states as a plain
+linear map, as Qwen2/Qwen3/Llama heads are).
 """
 
 from __future__ import annotations
