@@ -29,7 +29,8 @@ def resolve_layers(spec: Any, num_layers: int, profile: str | Path | dict | list
     `mid` = L // 2, `first`, `last`, `all`; an int (negative counts from the end); a list of ints;
     a float in (0, 1) = relative depth (0.5 -> L // 2); `midK` = [floor(L/2 - K/2), floor(L/2 + K/2));
     `topK` / `bottomK` = the K layers with the highest / lowest contribution in a saved per-layer
-    `profile` (a JSON file or mapping {layer: C} or a list of C per layer), i.e. Only-Bk / Only-Wk.
+    `profile` (a JSON file or mapping {layer: C} or a list of C per layer), i.e. Only-Bk / Only-Wk; of a
+    partial scan's profile, only its measured layers are ranked.
     """
     if num_layers < 1:
         raise ValueError(f"num_layers must be >= 1, got {num_layers}")
@@ -68,8 +69,10 @@ def _resolve(spec: Any, num_layers: int, profile: Any) -> list[int]:
         if kind == "mid":
             return list(range(math.floor(num_layers / 2 - k / 2), math.floor(num_layers / 2 + k / 2)))
         scores = load_profile(profile, num_layers, spec)
-        ranked = sorted(range(num_layers), key=lambda i: scores[i], reverse=kind == "top")
-        return ranked[:k]
+        candidates = measured_layers(profile) or range(num_layers)
+        if k > len(candidates):
+            raise ValueError(f"layer spec {spec!r}: the profile measured only {len(candidates)} layers")
+        return sorted(candidates, key=lambda i: scores[i], reverse=kind == "top")[:k]
     choices = ", ".join(NAMED_SPECS + PATTERN_SPECS)
     raise ValueError(
         f"unknown layer spec {spec!r}; use {choices}, an index, a list of indices or a depth in [0, 1)"
@@ -81,6 +84,24 @@ def uses_profile(spec: Any) -> bool:
     return bool(PROFILE_SPEC.fullmatch(str(spec).strip().lower()))
 
 
+def _read_profile(profile: Any) -> Any:
+    """A profile file's JSON; a mapping or list is returned as it is."""
+    if not isinstance(profile, (str, Path)):
+        return profile
+    try:
+        return json.loads(Path(profile).read_text())
+    except OSError as exc:
+        raise ValueError(f"cannot read the profile {profile}: {exc.strerror}") from None
+
+
+def measured_layers(profile: Any) -> list[int] | None:
+    """The layers a partial scan measured (its profile's "measured" list; the rest are interpolated), so
+    topK / bottomK rank only layers that ran, as the paper's Only-Bk does; None when every layer counts."""
+    data = _read_profile(profile)
+    measured = data.get("measured") if isinstance(data, dict) else None
+    return [int(k) for k in measured] if measured else None
+
+
 def load_profile(profile: Any, num_layers: int | None = None, spec: Any = "topK") -> list[float]:
     """Per-layer contribution scores from a JSON file, a {layer: score} mapping or a list
     (`num_layers` None: as many as the profile has)."""
@@ -88,12 +109,8 @@ def load_profile(profile: Any, num_layers: int | None = None, spec: Any = "topK"
         raise ValueError(
             f"layer spec {spec!r} needs a per-layer profile (layer.profile=path/to/profile.json)"
         )
-    if isinstance(profile, (str, Path)):
-        try:
-            data = json.loads(Path(profile).read_text())
-        except OSError as exc:
-            raise ValueError(f"cannot read the profile {profile}: {exc.strerror}") from None
-        profile = data.get("contribution", data) if isinstance(data, dict) else data
+    data = _read_profile(profile)
+    profile = data.get("contribution", data) if isinstance(data, dict) else data
     num_layers = len(profile) if num_layers is None else num_layers
     scores = (
         [profile[i] for i in range(num_layers)]

@@ -21,6 +21,7 @@ from layerverl.analysis import (
     write_profile,
 )
 from layerverl.analysis.__main__ import main as analysis_main
+from layerverl.analysis.dynamics import dynamics_line, dynamics_rows, training_tail
 from layerverl.analysis.weights import layer_weight_changes, sweep_weight_changes
 from layerverl.layers import resolve_layers
 
@@ -459,3 +460,57 @@ def test_answer_breakdown_sorts_what_a_single_turn_gain_consists_of(tmp_path, ca
     assert "final: correct 50.0%, wrong number 50.0%" in capsys.readouterr().out
     shown = json.loads((tmp_path / "out" / "answer_examples.json").read_text())["run/episodes.jsonl"]
     assert shown[1]["base_response"] == "\\boxed{1 + 25}" and shown[1]["final_response"] == "\\boxed{27}"
+
+
+def write_metrics(run_dir: Path, updated: list[int], returns: list[float], samples: int = 64) -> None:
+    """metrics.jsonl as the trainer writes it: per iteration, samples rolled out and kept for the update."""
+    lines = [
+        {
+            "iteration": i + 1,
+            "train/step_samples": samples,
+            "train/update_samples": u,
+            "train/episode_return": r,
+            "train/success_rate": max(r - 0.1, 0.0),
+        }
+        for i, (u, r) in enumerate(zip(updated, returns, strict=True))
+    ]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+
+def test_training_tail_finds_where_a_run_stalled(tmp_path):
+    learning, stalled = tmp_path / "learning", tmp_path / "stalled"
+    learning.mkdir(), stalled.mkdir()
+    write_metrics(learning, [8, 20, 32, 40, 3, 30, 28, 36, 20, 24], [0.1 * i for i in range(10)])
+    write_metrics(
+        stalled, [8, 20, 32, 12, 4, 0, 0, 4, 0, 0], [0.0, 0.02, 0.05, 0.08, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]
+    )
+    going = training_tail(learning)
+    assert not going["stalled"] and going["stalled_from"] is None
+    assert going["updated_tail"] == pytest.approx((30 + 28 + 36 + 20 + 24) / 64 / 5)
+    assert going["return_tail"] == pytest.approx(0.7)
+    tail = training_tail(stalled)
+    assert tail["stalled"] and tail["stalled_from"] == 5  # iteration 4 still updated on 12 of 64
+    assert tail["return_tail"] == pytest.approx(0.1) and tail["iterations"] == 10
+    assert training_tail(tmp_path / "nothing") is None
+
+
+def test_dynamics_rows_of_a_sweep_and_the_summary_line(tmp_path):
+    make_sweep(tmp_path, seeds=(0,), strategies=False)
+    write_metrics(tmp_path / "alfworld-gigpo-layer2-seed0", [0] * 10, [0.1] * 10)
+    write_metrics(tmp_path / "alfworld-gigpo-layer3-seed0", [30] * 10, [0.5] * 10)
+    rows = dynamics_rows(load_sweep(tmp_path), "valid_unseen")
+    assert [(r["layer"], r["stalled"]) for r in rows] == [(2, True), (3, False)]
+    assert rows[0]["S"] == pytest.approx(0.2 + 0.4 * C_TRUE[2])
+    line = dynamics_line(rows)
+    assert "1 of 2 runs [L2 s0]" in line and f"stalled {100 * rows[0]['S']:.1f}%" in line
+
+
+def test_top_k_of_a_partial_scan_ranks_only_measured_layers(tmp_path):
+    make_sweep(tmp_path / "sweep", seeds=(0,), strategies=False)
+    for k in (1, 3, 5, 7):  # layer 4 (C 1.1) stays; 3 and 5 would interpolate to 0.95 and 1.0
+        (tmp_path / "sweep" / f"alfworld-gigpo-layer{k}-seed0" / "summary.json").unlink()
+    profile = write_profile(analyze(load_sweep(tmp_path / "sweep"), n_boot=50), tmp_path / "profile.json")
+    assert resolve_layers("top3", NUM_LAYERS, profile) == [2, 4, 6]
+    assert resolve_layers("bottom2", NUM_LAYERS, profile) == [0, 6]
+    with pytest.raises(ValueError, match="measured only 4 layers"):
+        resolve_layers("top5", NUM_LAYERS, profile)

@@ -1,6 +1,6 @@
 """`python -m layerverl.analysis <sweep_dir> [--compare <other_sweep_dir>] --out docs/results/<name>`.
 
-Writes contribution.csv/.md, runs.csv, per_task_type.csv, profile.json, analysis.json and the plots into
+Writes contribution.csv/.md, runs.csv, per_task_type.csv, dynamics.csv (how each run's training ended), profile.json, analysis.json and the plots into
 --out, and prints a short summary with the strategy runs to launch next.
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from layerverl.analysis import plots
 from layerverl.analysis.compare import compare
 from layerverl.analysis.contribution import analyze
+from layerverl.analysis.dynamics import dynamics_line, dynamics_rows
 from layerverl.analysis.ensembles import ensemble_report
 from layerverl.analysis.runs import load_sweep
 from layerverl.analysis.stats import correlations
@@ -52,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         + (f" ({len(sweep.skipped)} incomplete skipped)" if sweep.skipped else ""),
         *summary_lines(report["summary"]),
     ]
+    report["dynamics"] = dynamics = dynamics_rows(sweep, result.split)
+    if dynamics:
+        write_csv(out / "dynamics.csv", dynamics)
+        lines.append(dynamics_line(dynamics))
     compared = []
     if result.layer_rows:
         profile = write_profile(result, out / "profile.json")

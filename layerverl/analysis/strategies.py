@@ -15,7 +15,7 @@ def write_profile(result: ContributionResult, path: str | Path) -> Path:
     """Write {"contribution": {layer: C}} for every layer (what `resolve_layers` topK/bottomK reads).
 
     A partial scan fills each unmeasured layer by linear interpolation in depth between measured ones
-    (clamped at the ends) and lists the measured layers under "measured", so topK can still rank all layers.
+    (clamped at the ends) and lists the measured layers under "measured", which topK / bottomK then rank.
     """
     rows = result.layer_rows
     if not rows:
