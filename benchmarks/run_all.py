@@ -306,6 +306,18 @@ def headline_rows(runs: dict[str, dict]) -> list[tuple[str, str, str, str]]:
                 verdict(pretrained["update_mid_over_all"], pretrained["goal_update_mid_over_all"]),
             )
         )
+        if "update_flops_mid_over_all" in pretrained:
+            flops = pretrained["update_gflop"]
+            rows.append(
+                (
+                    "smollm2-135m-instruct: update matmul FLOPs mid/all (the time ratio at equal cost per FLOP)",
+                    f"{pretrained['update_flops_mid_over_all']:.3f} ({flops['mid']['gflop']:.0f} / "
+                    f"{flops['all']['gflop']:.0f} GFLOP; LM head {flops['mid']['head_gflop']:.0f} / "
+                    f"{flops['all']['head_gflop']:.0f})",
+                    "",
+                    "",
+                )
+            )
     algos = (runs.get("algos") or {}).get("results")
     if algos and algos.get("gigpo_16k_ms") is not None:
         row16 = next(r for r in algos["rows"] if r["size"] == 16384)
