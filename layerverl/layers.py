@@ -68,8 +68,9 @@ def _resolve(spec: Any, num_layers: int, profile: Any) -> list[int]:
             raise ValueError(f"layer spec {spec!r}: K must be in 1..{num_layers}")
         if kind == "mid":
             return list(range(math.floor(num_layers / 2 - k / 2), math.floor(num_layers / 2 + k / 2)))
-        scores = load_profile(profile, num_layers, spec)
-        candidates = measured_layers(profile) or range(num_layers)
+        data = _read_profile(profile)  # the file once, for the scores and the measured layers
+        scores = load_profile(data, num_layers, spec)
+        candidates = measured_layers(data) or range(num_layers)
         if k > len(candidates):
             raise ValueError(f"layer spec {spec!r}: the profile measured only {len(candidates)} layers")
         return sorted(candidates, key=lambda i: scores[i], reverse=kind == "top")[:k]

@@ -507,7 +507,7 @@ def test_dynamics_rows_of_a_sweep_and_the_summary_line(tmp_path):
 
 def test_top_k_of_a_partial_scan_ranks_only_measured_layers(tmp_path):
     make_sweep(tmp_path / "sweep", seeds=(0,), strategies=False)
-    for k in (1, 3, 5, 7):  # layer 4 (C 1.1) stays; 3 and 5 would interpolate to 0.95 and 1.0
+    for k in (1, 3, 5, 7):  # unmeasured 3 interpolates to 0.95, above measured 2 (0.8) and 6 (0.4)
         (tmp_path / "sweep" / f"alfworld-gigpo-layer{k}-seed0" / "summary.json").unlink()
     profile = write_profile(analyze(load_sweep(tmp_path / "sweep"), n_boot=50), tmp_path / "profile.json")
     assert resolve_layers("top3", NUM_LAYERS, profile) == [2, 4, 6]

@@ -1,7 +1,8 @@
 """`python -m layerverl.analysis <sweep_dir> [--compare <other_sweep_dir>] --out docs/results/<name>`.
 
-Writes contribution.csv/.md, runs.csv, per_task_type.csv, dynamics.csv (how each run's training ended), profile.json, analysis.json and the plots into
---out, and prints a short summary with the strategy runs to launch next.
+Writes contribution.csv/.md, runs.csv, per_task_type.csv, dynamics.csv (how each run's training ended),
+profile.json, analysis.json and the plots into --out, and prints a short summary with the strategy runs to
+launch next.
 """
 
 from __future__ import annotations

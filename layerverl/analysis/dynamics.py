@@ -34,12 +34,13 @@ def training_tail(run_dir: Path, tail: int = TAIL) -> dict[str, Any] | None:
             break
         stalled_from = int(row["iteration"])
     last = rows[-tail:]
-    stalled = sum(updated[-tail:]) / len(last) < STALLED_BELOW
+    updated_tail = sum(updated[-tail:]) / len(last)
+    stalled = updated_tail < STALLED_BELOW
     return {
         "iterations": len(rows),
         "return_tail": sum(r.get("train/episode_return", 0.0) for r in last) / len(last),
         "success_tail": sum(r.get("train/success_rate", 0.0) for r in last) / len(last),
-        "updated_tail": sum(updated[-tail:]) / len(last),
+        "updated_tail": updated_tail,
         "stalled_from": stalled_from if stalled else None,
         "stalled": stalled,
     }
@@ -49,8 +50,8 @@ def dynamics_rows(sweep, split: str) -> list[dict[str, Any]]:
     """One row per trained run of a sweep: setting, layer, seed, success after on `split`, its training tail."""
     rows = []
     for run in sweep.runs:
-        tail = training_tail(run.path)
-        if tail is None or run.setting == "base":
+        tail = None if run.setting == "base" else training_tail(run.path)
+        if tail is None:
             continue
         success = run.result("final", split)["success"]
         rows.append({"setting": run.setting, "layer": run.layer, "seed": run.seed, "S": success, **tail})
