@@ -107,6 +107,19 @@ def test_compose_verl_config_maps_our_config_onto_verls(tmp_path, checkpoint, ve
     assert "EnvAgentLoop" in Path(rollout.agent.agent_loop_config_path).read_text()
 
 
+def test_compose_loads_an_embedded_model_by_its_name(tmp_path, verl_config):
+    """`model=smollm2-135m-instruct` names an embedded model: verl was handed the bare name, which it would
+    look up on the (unreachable) hub; it gets the converted folder, as backend=local does."""
+    from agents.pretrained import embedded_model_dir
+
+    verl_cfg = compose_verl_config(
+        verl_config("model=smollm2-135m-instruct", "env=math", "algo=grpo"), tmp_path
+    )
+    assert verl_cfg.actor_rollout_ref.model.path == str(embedded_model_dir("smollm2-135m-instruct"))
+    plan = TrainPlan(**json.loads(verl_cfg.ray_kwargs.ray_init.runtime_env.env_vars[TRAIN_PLAN_ENV]))
+    assert plan.layers == [15] and plan.num_layers == 30
+
+
 def test_compose_drgrpo_lora_and_errors(tmp_path, checkpoint, verl_config):
     model_path = f"model.path={checkpoint}"
     verl_cfg = compose_verl_config(
@@ -403,9 +416,7 @@ def test_rollout_metrics_and_verl_rows_to_history(tmp_path):
             },
         },
     ]
-    path = tmp_path / "verl_metrics.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows))
-    history, base, final = read_verl_metrics(path, episodes=10)
+    history, base, final = read_verl_metrics(rows, episodes=10)
     assert [h["iteration"] for h in history] == [1, 2] and history[0]["time/gen_s"] == 3.0
     assert base["success"] == 0.1 and final["success"] == 0.5 and final["episodes"] == 10
     assert final["ci"][0] < 0.5 < final["ci"][1]
@@ -423,14 +434,56 @@ def test_verl_run_writes_metrics_jsonl_like_the_local_backend(tmp_path):
         rows.append({"step": step, "data": {"train/success_rate": 0.1 * step, "timing_s/step": 2.0}})
         if step in (2, 3):
             rows[-1]["data"][won] = 0.2 * step
-    path = tmp_path / "verl_metrics.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows))
-    history, base, final = read_verl_metrics(path, episodes=10, split="valid_unseen")
+    history, base, final = read_verl_metrics(rows, episodes=10, split="valid_unseen")
     assert [row.get("eval/valid_unseen/success") for row in history] == [None, 0.4, None]
     assert final["success"] == pytest.approx(0.6)
     write_metrics(tmp_path, history)
     written = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert written == history and written[0]["time/step_s"] == 2.0
+
+
+def _verl_checkpoint(out_dir: Path, step: int) -> None:
+    """What verl leaves after saving step `step`: its folder and the tracker file naming it."""
+    (out_dir / "checkpoints" / f"global_step_{step}").mkdir(parents=True)
+    (out_dir / "checkpoints" / "latest_checkpointed_iteration.txt").write_text(str(step))
+
+
+def test_verl_resume_keeps_the_interrupted_parts_rows(tmp_path, verl_config):
+    """verl's file logger opens verl_metrics.jsonl with "wb": a resumed run used to lose every row the
+    interrupted part logged (its base eval and its first steps). The rows move aside first, and a step the
+    resumed part redoes keeps its later row."""
+    from layerverl.verl_backend.metrics import read_verl_metrics
+    from layerverl.verl_backend.resume import logged_rows, prepare_resume
+
+    cfg = verl_config("trainer.iterations=3")
+    assert prepare_resume(cfg, tmp_path) is None  # fresh: records the config the checkpoints belong to
+    won = "val-aux/layerverl/alfworld/won/mean@1"
+    first = [{"step": 0, "data": {won: 0.1}}] + [
+        {"step": s, "data": {"train/success_rate": 0.1 * s}} for s in (1, 2, 3)
+    ]
+    (tmp_path / "verl_metrics.jsonl").write_text("\n".join(json.dumps(r) for r in first) + "\n")
+    _verl_checkpoint(tmp_path, 2)  # interrupted during step 3, after step 2's checkpoint
+    assert prepare_resume(cfg, tmp_path) == 2
+    assert not (tmp_path / "verl_metrics.jsonl").exists()  # verl would truncate it
+    second = [{"step": 2, "data": {won: 0.3}}, {"step": 3, "data": {"train/success_rate": 0.9, won: 0.5}}]
+    (tmp_path / "verl_metrics.jsonl").write_text("\n".join(json.dumps(r) for r in second))
+    history, base, final = read_verl_metrics(logged_rows(tmp_path), episodes=10, split="valid_unseen")
+    assert [row["iteration"] for row in history] == [1, 2, 3]
+    assert history[2]["train/success_rate"] == 0.9  # the redone step's row
+    assert history[1]["eval/valid_unseen/success"] == 0.3
+    assert base["success"] == 0.1 and final["success"] == 0.5
+
+
+def test_verl_resume_refuses_a_checkpoint_of_another_config(tmp_path, verl_config):
+    from layerverl.verl_backend.resume import prepare_resume
+
+    prepare_resume(verl_config("trainer.iterations=3"), tmp_path)
+    _verl_checkpoint(tmp_path, 1)
+    with pytest.raises(ConfigError, match="holds a run with another config"):
+        prepare_resume(verl_config("trainer.iterations=3", "layer=last"), tmp_path)
+    # a speed-only setting is not another config, and resume=never starts afresh
+    assert prepare_resume(verl_config("trainer.iterations=3", "trainer.reuse_prefix=false"), tmp_path) == 1
+    assert prepare_resume(verl_config("trainer.iterations=3", "trainer.resume=never"), tmp_path) is None
 
 
 def test_gpu_smoke_dry_runs_on_cpu(tmp_path):

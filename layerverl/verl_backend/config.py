@@ -89,10 +89,12 @@ def load_verl_defaults() -> DictConfig:
 
 
 def model_path(cfg: DictConfig) -> str:
-    """The HF checkpoint the actor and vLLM load (the shipped tiny policy when `model.path` is null)."""
+    """The HF folder the actor and vLLM load: the shipped tiny policy when `model.path` is null, an embedded
+    model's converted folder for its name (e.g. smollm2-135m-instruct), else the local folder given."""
+    from agents.pretrained import model_dir
     from agents.tiny import DEFAULT_CHECKPOINT
 
-    return str(cfg.model.path or DEFAULT_CHECKPOINT)
+    return str(model_dir(cfg.model.path)) if cfg.model.path else str(DEFAULT_CHECKPOINT)
 
 
 def train_plan(cfg: DictConfig) -> TrainPlan:

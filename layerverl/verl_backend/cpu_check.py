@@ -24,6 +24,7 @@ from safetensors.torch import load_file
 
 from agents.step_batch import StepBatch
 from layerverl.algos import estimate_advantages
+from layerverl.verl_backend.resume import logged_rows
 from layerverl.verl_backend.weight_sync import layer_fingerprints, trained_name_filter
 
 RUN_FILES = ("metrics.jsonl", "summary.json", "report.md", "curves.png")
@@ -144,9 +145,7 @@ def check_run(run_dir: Path) -> dict:
         + ("" if trained_on else " (every advantage was 0: each env group had uniform outcomes)"),
     )
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    verl_rows = [
-        json.loads(line)["data"] for line in (run_dir / "verl_metrics.jsonl").read_text().splitlines()
-    ]
+    verl_rows = [row["data"] for row in logged_rows(run_dir)]
     # the cpu platform's device memory is the trainer worker's peak RSS; cpu_memory_used_gb is the machine's
     peaks = [row[TRAINER_PEAK] for row in verl_rows if TRAINER_PEAK in row]
     machine = [row[MACHINE_USED] for row in verl_rows if MACHINE_USED in row]

@@ -3,7 +3,6 @@ turned into the history and evaluations that `layerverl.report` writes."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -29,32 +28,29 @@ def rollout_metrics(batch_keys, extra_fields: list[dict], token_level_rewards) -
     }
 
 
-def read_verl_metrics(path: Path, episodes: int, split: str | None = None) -> tuple[list[dict], dict, dict]:
-    """verl's file-logger rows -> (our per-iteration history, base eval, final eval).
+def read_verl_metrics(
+    rows: list[dict], episodes: int, split: str | None = None
+) -> tuple[list[dict], dict, dict]:
+    """verl's file-logger rows, oldest first -> (our per-iteration history, base eval, final eval).
 
-    With `split`, an iteration that verl validated after (other than the last, whose result is the final
-    eval) also carries `eval/{split}/success`, as the local trainer's rows do."""
-    history, evaluations = [], []
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
+    A step logged twice (a resumed run redoes the steps after its checkpoint) keeps its later row. With
+    `split`, an iteration that verl validated after (other than the last, whose result is the final eval)
+    also carries `eval/{split}/success`, as the local trainer's rows do."""
+    by_step, validated = {}, {}
+    for row in rows:
         step, data = int(row["step"]), row["data"]
         won = [v for k, v in data.items() if k.startswith("val-") and "/won/mean@" in k]
         if won:
-            evaluations.append((step, float(won[0])))
+            validated[step] = float(won[0])
         if "train/success_rate" in data:
-            history.append(
-                {
-                    "iteration": step,
-                    **{k: v for k, v in data.items() if k.startswith("train/")},
-                    **{
-                        f"time/{k.split('/', 1)[1]}_s": v
-                        for k, v in data.items()
-                        if k.startswith("timing_s/")
-                    },
-                }
-            )
+            by_step[step] = {
+                "iteration": step,
+                **{k: v for k, v in data.items() if k.startswith("train/")},
+                **{f"time/{k.split('/', 1)[1]}_s": v for k, v in data.items() if k.startswith("timing_s/")},
+            }
+    history, evaluations = [by_step[s] for s in sorted(by_step)], sorted(validated.items())
     if not evaluations:
-        raise RuntimeError(f"{path} holds no validation success (val-*/won/mean@*): did the run finish?")
+        raise RuntimeError("verl logged no validation success (val-*/won/mean@*): did the run finish?")
     if split is not None:
         midway = dict(evaluations[1:-1])
         for row in history:

