@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -25,8 +25,13 @@ PAD, UNK, EOS, BOS = "<pad>", "<unk>", "<|im_end|>", "<|im_start|>"
 SPECIAL_TOKENS = [PAD, UNK, "<|endoftext|>", BOS, EOS]
 TAG_TOKENS = ["<action>", "</action>", "<think>", "</think>"]
 CHAT_WORDS = ["system", "user", "assistant"]
-# Whitespace separates units unless it joins a lowercase word to its number; punctuation stands alone.
-WORD_SPLIT = Regex(r"\s+(?!\d)|(?<![a-z])\s+")
+# Word-level units that keep their spacing, so decoding gives back the text exactly: a whitespace run becomes
+# SPACE, which starts the next unit ("a apple 2" -> "a", "▁apple▁2"); it separates units unless it joins a
+# lowercase word to its number; punctuation stands alone. Joining the units with spaces instead (no decoder)
+# turned "search[red shoes]" into "search [ red shoes ]" and "[A C]" into "[ A C ]", which WebShop and
+# TextArena reject as moves: a policy trained on those envs could never act.
+SPACE = "\u2581"
+WORD_SPLIT = Regex(rf"{SPACE}(?!\d)|(?<![a-z]){SPACE}")
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -52,13 +57,18 @@ class TinyConfig:
 
 
 def train_tokenizer(texts: Iterable[str], min_frequency: int = 1) -> PreTrainedTokenizerFast:
-    """A word-level tokenizer over `texts` with ChatML specials, the action/think tags and a chat template."""
+    """A word-level tokenizer over `texts` with ChatML specials, the action/think tags and a chat template;
+    decoding returns the encoded text exactly (whitespace runs become one space)."""
     tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
+    tokenizer.normalizer = normalizers.Replace(Regex(r"\s+"), SPACE)
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Split(WORD_SPLIT, "removed"), pre_tokenizers.Punctuation("isolated")]
+        [pre_tokenizers.Split(WORD_SPLIT, "merged_with_next"), pre_tokenizers.Punctuation("isolated")]
     )
+    tokenizer.decoder = decoders.Sequence([decoders.Replace(SPACE, " "), decoders.Fuse()])
     trainer = trainers.WordLevelTrainer(special_tokens=SPECIAL_TOKENS, min_frequency=min_frequency)
-    tokenizer.train_from_iterator([*texts, " ".join(CHAT_WORDS)], trainer=trainer)
+    # the roles as the chat template writes them (right after <|im_start|>, no space), and a lone space unit,
+    # which ends a prompt whose last line break has nothing after it
+    tokenizer.train_from_iterator([*texts, *CHAT_WORDS, SPACE], trainer=trainer)
     tokenizer.add_tokens(TAG_TOKENS)  # whole units, but not special: decoding keeps them for parse_action
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
@@ -69,6 +79,7 @@ def train_tokenizer(texts: Iterable[str], min_frequency: int = 1) -> PreTrainedT
         additional_special_tokens=["<|endoftext|>"],
         padding_side="left",  # generation pads on the left; the constructor argument is what gets saved
         chat_template=CHAT_TEMPLATE,
+        clean_up_tokenization_spaces=False,  # the decoder already gives the text back as it was
     )
 
 

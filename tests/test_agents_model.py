@@ -62,16 +62,37 @@ def rollout_model(request, tokenizer, model):
 
 
 def test_names_with_numbers_are_single_tokens(tokenizer):
-    tokens = tokenizer.convert_ids_to_tokens(
-        tokenizer("<action>take apple 2 from cabinet 1</action>")["input_ids"]
-    )
-    assert tokens == ["<action>", "take", "apple 2", "from", "cabinet 1", "</action>"]
-    assert tokenizer.unk_token_id not in tokenizer("Nothing happens.")["input_ids"]
+    def tokens(text: str) -> list[str]:
+        return tokenizer.convert_ids_to_tokens(tokenizer(text)["input_ids"])
+
+    space = "\u2581"  # a unit carries the space before it, so decoding gives the text back
+    assert tokens("<action>go to cabinet 1</action>") == [
+        "<action>",
+        "go",
+        f"{space}to",
+        f"{space}cabinet{space}1",
+        "</action>",
+    ]
+    assert tokens("you see a apple 2")[-1] == f"{space}apple{space}2"
+    assert tokenizer.unk_token_id not in tokenizer(" Nothing happens.")["input_ids"]  # as it followed a space
 
 
 def test_decoding_keeps_action_tags_and_drops_specials(tokenizer):
     ids = tokenizer("<action>go to fridge 1</action>")["input_ids"] + [tokenizer.eos_token_id]
-    assert tokenizer.decode(ids, skip_special_tokens=True) == "<action> go to fridge 1 </action>"
+    assert tokenizer.decode(ids, skip_special_tokens=True) == "<action>go to fridge 1</action>"
+
+
+@pytest.mark.parametrize(
+    "action",
+    ["search[red shoes, x-large 3.4 ounce (pack of 1)]", "click[buy now]", "[A C]", "go to cabinet 1"],
+)
+def test_decoding_gives_the_action_back_exactly(action):
+    """Decoding used to join units with spaces: "[A C]" came back as "[ A C ]" and "click[buy now]" as
+    "click [ buy now ]", moves that TextArena and WebShop reject, so no warm start there could ever act."""
+    tokenizer = train_tokenizer([*TEXTS, action])
+    ids = tokenizer(f"<action>{action}</action>", add_special_tokens=False)["input_ids"]
+    assert tokenizer.unk_token_id not in ids
+    assert tokenizer.decode(ids) == f"<action>{action}</action>"
 
 
 def test_chat_template_ends_with_assistant_turn(tokenizer):
@@ -79,7 +100,11 @@ def test_chat_template_ends_with_assistant_turn(tokenizer):
         [{"role": "user", "content": "go to fridge 1"}], tokenize=False, add_generation_prompt=True
     )
     tokens = tokenizer.convert_ids_to_tokens(tokenizer(text)["input_ids"])
-    assert tokens[:2] == ["<|im_start|>", "user"] and tokens[-2:] == ["<|im_start|>", "assistant"]
+    assert tokens[:2] == ["<|im_start|>", "user"] and tokens[-3:] == [
+        "<|im_start|>",
+        "assistant",
+        "\u2581",
+    ]  # the line break before the answer
 
 
 def test_default_config_is_deep_enough_for_layer_studies(tokenizer):
