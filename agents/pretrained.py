@@ -33,6 +33,9 @@ EMBEDDED_MODELS = {
 }
 
 
+SHIPPED_DIR = Path(__file__).parent / "checkpoints"  # warm-started tiny policies, loadable by folder name
+
+
 class ModelNotFound(ValueError):
     """A model path or name that cannot be loaded here, with what to do about it."""
 
@@ -100,15 +103,22 @@ def embedded_model_dir(name: str) -> Path:
     return target
 
 
+def shipped_checkpoints() -> list[str]:
+    """Names of the warm-started tiny checkpoints in agents/checkpoints/ (e.g. tiny-alfworld, tiny-hanoi)."""
+    return sorted(p.parent.name for p in SHIPPED_DIR.glob("*/config.json"))
+
+
 def model_dir(path: str | Path) -> Path:
-    """A loadable local folder for `path`: an embedded model's name, or a local HF model folder. No hub is
-    reachable here, so anything else is a one-line `ModelNotFound`."""
+    """A loadable local folder for `path`: an embedded model's name, a shipped checkpoint's name, or a local
+    HF model folder. No hub is reachable here, so anything else is a one-line `ModelNotFound`."""
     if str(path) in EMBEDDED_MODELS:
         return embedded_model_dir(str(path))
+    if str(path) in shipped_checkpoints():
+        return SHIPPED_DIR / str(path)
     folder = Path(path).expanduser()
     if (folder / "config.json").is_file():
         return folder
-    names = ", ".join(EMBEDDED_MODELS)
+    names = ", ".join([*EMBEDDED_MODELS, *shipped_checkpoints()])
     if folder.exists():
         raise ModelNotFound(f"{str(path)!r} is not a model folder (no config.json); embedded models: {names}")
     raise ModelNotFound(

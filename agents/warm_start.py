@@ -83,7 +83,7 @@ class WarmStartConfig:
     batch_size: int = 32
     lr: float = 3e-3
     warmup_steps: int = 30
-    eval_split: str = "valid_unseen"
+    eval_split: str | None = "valid_unseen"  # None: no splits (TextArena): demos and evaluation use seeds
     eval_episodes: int = 134
     max_prompt_tokens: int = 256
     max_new_tokens: int = 12
@@ -111,14 +111,30 @@ WEBSHOP = WarmStartConfig(
     max_prompt_tokens=256,
     max_new_tokens=20,  # the longest search is 20 tokens
 )
-WARM_STARTS = {"alfworld": WarmStartConfig(), "webshop": WEBSHOP}  # --env picks one
+# TowerOfHanoi-v0 (3 disks, the game's 14-move limit): the optimal solver with detours, so demos cover
+# positions off the optimal path; the prompt shows the board and the legal moves. A TextArena game has one
+# start position and no splits: "held out" means new seeds, which only a sampling policy tells apart.
+HANOI = WarmStartConfig(
+    env="textarena",
+    env_kwargs={"game": "TowerOfHanoi-v0"},
+    expert="planner",
+    demo_episodes=400,
+    detour_prob=0.3,
+    sft_steps=300,
+    batch_size=16,
+    eval_split=None,
+    eval_episodes=100,
+    max_new_tokens=8,
+)
+WARM_STARTS = {"alfworld": WarmStartConfig(), "webshop": WEBSHOP, "textarena": HANOI}  # --env picks one
 
 
 def collect_demonstrations(config: WarmStartConfig) -> list[tuple[str, str]]:
     """(prompt, expert action) pairs from train-split episodes, with random detours off the expert's path."""
     rng = random.Random(config.seed)
     template = load_template(config.env, config.prompt_variant, config.history_length)
-    env = envs.make(config.env, split="train", **config.env_kwargs)
+    splits = {} if config.eval_split is None else {"split": "train"}
+    env = envs.make(config.env, **splits, **config.env_kwargs)
     if config.expert not in EXPERTS:
         raise ValueError(f"expert must be one of {', '.join(EXPERTS)}, got {config.expert!r}")
     act = getattr(env.unwrapped, EXPERTS[config.expert])
@@ -231,7 +247,7 @@ def evaluate_checkpoint(
         seed=config.seed,
     )
     template = load_template(config.env, config.prompt_variant, config.history_length)
-    env_kwargs = {**config.env_kwargs, "split": config.eval_split}
+    env_kwargs = {**config.env_kwargs, **({} if config.eval_split is None else {"split": config.eval_split})}
     result = evaluate(
         policy,
         config.env,
@@ -285,13 +301,13 @@ def warm_start(
         "sft_seconds": round(sft_seconds, 1),
         "total_seconds": round(time.time() - start, 1),
         "device": device if device != "cpu" else f"cpu ({torch.get_num_threads()} threads)",
-        config.eval_split: {"greedy": greedy, "sampled_t1": sampled},
+        config.eval_split or "seeds": {"greedy": greedy, "sampled_t1": sampled},
     }
     (out / "warm_start.json").write_text(json.dumps(summary, indent=2) + "\n")
     low, high = greedy["ci"]
     print(
         f"warm start done: {len(demos)} demos, {config.sft_steps} steps, loss {summary['final_loss']:.3f}, "
-        f"{config.eval_split} success {greedy['success']:.1%} [{low:.1%}, {high:.1%}] greedy, "
+        f"{config.eval_split or 'held-out seeds'} success {greedy['success']:.1%} [{low:.1%}, {high:.1%}] greedy, "
         f"{sampled['success']:.1%} sampled, {sft_seconds / 60:.1f} min SFT -> {out}"
     )
     return out

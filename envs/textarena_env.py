@@ -196,6 +196,16 @@ class TextArenaEnv(TextEnv):
         lister = _ADMISSIBLE_ACTIONS.get(type(self._game).__name__)
         return lister(self._game) if lister else []
 
+    def expert_action(self) -> str:
+        """The optimal next move from the current position (the warm start's demonstrations); '' once the
+        game is over. Only games listed in `_EXPERTS` have one (TowerOfHanoi); others raise ValueError."""
+        expert = _EXPERTS.get(type(self._game).__name__)
+        if expert is None:
+            raise ValueError(
+                f"TextArena game {self.game_id!r} has no expert; games with one: {', '.join(_EXPERTS)}"
+            )
+        return "" if self._done else expert(self._game)
+
     @property
     def task(self) -> str:
         return self._prompt
@@ -376,3 +386,23 @@ _ADMISSIBLE_ACTIONS: dict[str, Callable[[Any], list[str]]] = {
     "ThreeCardMonteEnv": lambda game: [f"[{k}]" for k in range(game.num_cups)],
     "BanditEnv": lambda game: [f"[{button}]" for button in game.buttons],
 }
+
+
+# -- experts: the optimal move from any position, per TextArena game class -----------------------------------
+def _hanoi_expert(game: Any) -> str:
+    """Disks home on tower C in the fewest moves: the largest disk not on its target goes there once every
+    smaller disk sits on the third tower; moving those smaller disks is the same problem, one disk smaller."""
+    where = {disk: name for name, disks in game.state.game_state["towers"].items() for disk in disks}
+
+    def move(disk: int, target: str) -> str | None:
+        if disk == 0:
+            return None
+        if where[disk] == target:
+            return move(disk - 1, target)
+        spare = ({"A", "B", "C"} - {where[disk], target}).pop()
+        return move(disk - 1, spare) or f"[{where[disk]} {target}]"
+
+    return move(game.num_disks, "C") or ""
+
+
+_EXPERTS: dict[str, Callable[[Any], str]] = {"TowerOfHanoiEnv": _hanoi_expert}

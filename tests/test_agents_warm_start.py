@@ -102,3 +102,16 @@ def test_webshop_demos_follow_the_oracle_with_its_own_actions_in_the_prompt():
     assert demos[-1][1] == "click[buy now]"
     assert any(" | done : search[" in p for p, _ in demos[1:])  # its own last actions, not the pages
     assert max(len(p.split()) for p, _ in demos) < 120
+
+
+def test_hanoi_demos_are_the_solvers_legal_moves_and_solve_the_puzzle():
+    """The TextArena preset needs no split (the env has none); every label is a legal move listed in its
+    prompt, and an episode without detours is the 7-move solution."""
+    from agents.warm_start import HANOI
+
+    demos = collect_demonstrations(replace(HANOI, demo_episodes=20))
+    listed = [p.split("| actions : ")[-1].split(" | act :")[0].split(" , ") for p, _ in demos]
+    assert all(a in moves for (_, a), moves in zip(demos, listed, strict=True))
+    assert {a for _, a in demos} <= {f"[{s} {t}]" for s in "ABC" for t in "ABC" if s != t}
+    straight = collect_demonstrations(replace(HANOI, demo_episodes=1, detour_prob=0.0))
+    assert [a for _, a in straight] == ["[A C]", "[A B]", "[C B]", "[A C]", "[B A]", "[B C]", "[A C]"]

@@ -118,6 +118,60 @@ def test_tower_of_hanoi_solved_optimally_wins():
     assert "C: [3, 2, 1]" in info["anchor"] and "solved" in info["outcome"]
 
 
+@pytest.mark.parametrize("game, disks", [("TowerOfHanoi-v0", 3), ("TowerOfHanoi-v0-medium", 4)])
+def test_tower_of_hanoi_expert_is_optimal_from_any_position(game, disks):
+    """From the start it wins in 2^n - 1 moves; after random legal detours it still wins, in exactly the
+    fewest moves left (checked by breadth-first search over positions), since it plans from the position."""
+    import random
+    from collections import deque
+
+    def fewest_moves(towers: dict) -> int:
+        start = tuple(tuple(towers[t]) for t in "ABC")
+        goal = ((), (), tuple(range(disks, 0, -1)))
+        seen, queue = {start: 0}, deque([start])
+        while queue:
+            state = queue.popleft()
+            if state == goal:
+                return seen[state]
+            for i in range(3):
+                for j in range(3):
+                    if i != j and state[i] and (not state[j] or state[j][-1] > state[i][-1]):
+                        nxt = [list(t) for t in state]
+                        nxt[j].append(nxt[i].pop())
+                        key = tuple(tuple(t) for t in nxt)
+                        if key not in seen:
+                            seen[key] = seen[state] + 1
+                            queue.append(key)
+        raise AssertionError("unreachable goal")
+
+    def play_expert() -> tuple[int, dict]:
+        taken, done = 0, False
+        while not done:
+            _, _, done, _, info = env.step(env.unwrapped.expert_action())
+            taken += 1
+        return taken, info
+
+    env = envs.make("textarena", game=game)
+    _, info = env.reset(seed=0)
+    taken, info = play_expert()
+    assert taken == 2**disks - 1 and info["won"] and env.unwrapped.expert_action() == ""
+    rng = random.Random(0)
+    for episode in range(5):
+        _, info = env.reset(seed=episode)
+        for _ in range(rng.randint(1, 6)):
+            _, _, _, _, info = env.step(rng.choice(info["admissible_actions"]))
+        expected = fewest_moves(env.unwrapped._game.state.game_state["towers"])
+        taken, info = play_expert()
+        assert info["won"] and taken == expected, (episode, taken, expected)
+
+
+def test_games_without_an_expert_say_so():
+    env = envs.make("textarena/FrozenLake-v0")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="has no expert; games with one: TowerOfHanoiEnv"):
+        env.unwrapped.expert_action()
+
+
 def test_guess_the_number_binary_search_wins():
     env = envs.make("textarena/GuessTheNumber-v0")
     obs, info = env.reset(seed=11)
