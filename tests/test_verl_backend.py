@@ -120,6 +120,15 @@ def test_compose_loads_an_embedded_model_by_its_name(tmp_path, verl_config):
     assert plan.layers == [15] and plan.num_layers == 30
 
 
+def test_compose_for_an_env_the_model_has_no_difficulty_for(tmp_path, checkpoint, verl_config):
+    """`env=math model=tiny` (the smoke's math case) stopped in verl's first step: the tiny model's env_kwargs
+    name only ALFWorld, and the missing entry came back as a plain dict that OmegaConf would not convert."""
+    verl_cfg = compose_verl_config(
+        verl_config("env=math", "algo=grpo", "model=tiny", f"model.path={checkpoint}"), tmp_path
+    )
+    assert len(pd.read_parquet(verl_cfg.data.train_files)) == 4
+
+
 def test_compose_drgrpo_lora_and_errors(tmp_path, checkpoint, verl_config):
     model_path = f"model.path={checkpoint}"
     verl_cfg = compose_verl_config(

@@ -129,7 +129,8 @@ def write_task_files(cfg: DictConfig, out_dir: Path) -> dict[str, str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     env_kwargs = {
         **OmegaConf.to_container(cfg.env.kwargs, resolve=True),
-        **OmegaConf.to_container(cfg.model.env_kwargs.get(cfg.env.name, {}) or {}, resolve=True),
+        # the model's own difficulty for this env, if it has one (`.get` of a missing key gives a plain dict)
+        **(OmegaConf.to_container(cfg.model.env_kwargs, resolve=True).get(cfg.env.name) or {}),
     }
     loop = {
         "prompt_variant": cfg.model.prompt_variant,
