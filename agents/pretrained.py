@@ -127,8 +127,18 @@ def model_dir(path: str | Path) -> Path:
     )
 
 
+def model_folder(path: str | Path | None) -> Path:
+    """The folder `model.path` names: None is the shipped tiny policy (its missing-file error is
+    `load_pretrained`'s), anything else as `model_dir` resolves it."""
+    if path is None:
+        from agents.tiny import DEFAULT_CHECKPOINT
+
+        return DEFAULT_CHECKPOINT
+    return model_dir(path)
+
+
 def load_model(path: str | Path | None = None):
     """(model, tokenizer) for `model.path`: None is the shipped tiny policy, else see `model_dir`."""
     from agents.tiny import load_pretrained
 
-    return load_pretrained() if path is None else load_pretrained(model_dir(path))
+    return load_pretrained(model_folder(path))

@@ -110,10 +110,9 @@ def update_flops(layer: str, seed: int = 0) -> dict[str, float]:
             responses.append(rng.integers(100, vocab, int(rng.integers(10, 41))).tolist())
     advantages = rng.standard_normal(len(prompts)).astype(np.float32)
     old = [[-1.0] * len(r) for r in responses]
-    micro = updater._micro_batches(prompts, responses, old, advantages, None)  # the prefix, not counted
-    updater._micro_batches = lambda *args: micro
+    micro = updater.micro_batches(prompts, responses, old, advantages, None)  # the prefix, not counted
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True, with_flops=True) as prof:
-        updater.update(prompts, responses, old, advantages, 1, 2, rng)
+        updater.run_epochs(micro, 1, 2, rng)
     events = prof.key_averages(group_by_input_shape=True)
     head = sum(e.flops for e in events if any(vocab in shape for shape in e.input_shapes if shape))
     return {"gflop": sum(e.flops for e in events) / 1e9, "head_gflop": head / 1e9}

@@ -153,18 +153,12 @@ def strategy_overrides(k: int, profile: str | Path) -> dict[str, list[str]]:
 def model_num_layers(model_path: str | None) -> int:
     """Decoder depth from the model's config.json (`model.path` null = the shipped tiny checkpoint; an
     embedded model's name = its converted folder)."""
-    from agents.pretrained import EMBEDDED_MODELS, ModelNotFound, embedded_model_dir
+    from agents.pretrained import ModelNotFound, model_folder
 
-    if model_path is None:
-        from agents.tiny import DEFAULT_CHECKPOINT
-
-        model_path = str(DEFAULT_CHECKPOINT)
-    if model_path in EMBEDDED_MODELS:
-        try:
-            model_path = str(embedded_model_dir(model_path))
-        except ModelNotFound as exc:
-            raise ConfigError(f"model.path: {exc}") from None
-    config_file = Path(model_path) / "config.json"
+    try:
+        config_file = model_folder(model_path) / "config.json"
+    except ModelNotFound as exc:
+        raise ConfigError(f"model.path: {exc}") from None
     if not config_file.exists():
         raise ConfigError(f"cannot read {config_file} to count layers; pass num_layers=N")
     return int(json.loads(config_file.read_text())["num_hidden_layers"])

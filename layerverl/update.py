@@ -241,7 +241,14 @@ class Updater:
     ) -> dict[str, float]:
         """PPO epochs over the samples; returns mean loss metrics and the last grad norm. `hidden` holds
         each sample's inputs of `start_layer` as the rollout recorded them (else the prefix runs here)."""
-        micro = self._micro_batches(prompts, responses, old_logprobs, advantages, hidden)
+        micro = self.micro_batches(prompts, responses, old_logprobs, advantages, hidden)
+        return self.run_epochs(micro, epochs, mini_batches, rng)
+
+    def run_epochs(
+        self, micro: list[dict], epochs: int, mini_batches: int, rng: np.random.Generator
+    ) -> dict[str, float]:
+        """The optimizer's part of `update`, over micro-batches `micro_batches` built (what a FLOP count of
+        the update alone times)."""
         self.model.train()
         metrics: dict[str, list[float]] = {}
         for _ in range(epochs):
@@ -260,7 +267,7 @@ class Updater:
         self.model.eval()
         return {key: float(np.mean(values)) for key, values in metrics.items()}
 
-    def _micro_batches(self, prompts, responses, old_logprobs, advantages, hidden) -> list[dict]:
+    def micro_batches(self, prompts, responses, old_logprobs, advantages, hidden) -> list[dict]:
         """Micro-batches sorted by prompt length (the padding's main driver) and then by prompt (a group
         packs into one row), with their prefix cache, old and reference log-probs."""
         order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), prompts[i]))

@@ -337,6 +337,7 @@ def test_sweep_weight_changes_reads_checkpoints_and_base_weights(tmp_path):
     model_dir.mkdir()
     initial = {f"model.layers.{k}.mlp.weight": torch.zeros(2, 2) for k in range(2)}
     save_file(initial, str(model_dir / "model.safetensors"))
+    (model_dir / "config.json").write_text(json.dumps({"num_hidden_layers": 2}))
     full = write_run(
         tmp_path / "sweep/alfworld-gigpo-layerall-seed0",
         "all",

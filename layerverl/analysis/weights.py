@@ -35,13 +35,9 @@ def initial_weights(model_path: str | Path | None, names: list[str]) -> dict[str
     """The named tensors of a run's starting checkpoint (all *.safetensors shards) as float arrays."""
     from safetensors import safe_open
 
-    from agents.pretrained import EMBEDDED_MODELS, embedded_model_dir
-    from agents.tiny import DEFAULT_CHECKPOINT
+    from agents.pretrained import model_folder
 
-    if model_path is None:
-        model_path = DEFAULT_CHECKPOINT
-    elif str(model_path) in EMBEDDED_MODELS:
-        model_path = embedded_model_dir(str(model_path))
+    model_path = model_folder(model_path)
     wanted, found = set(names), {}
     for shard in sorted(Path(model_path).glob("*.safetensors")):
         with safe_open(str(shard), framework="pt") as f:

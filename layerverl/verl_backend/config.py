@@ -91,10 +91,9 @@ def load_verl_defaults() -> DictConfig:
 def model_path(cfg: DictConfig) -> str:
     """The HF folder the actor and vLLM load: the shipped tiny policy when `model.path` is null, an embedded
     model's converted folder for its name (e.g. smollm2-135m-instruct), else the local folder given."""
-    from agents.pretrained import model_dir
-    from agents.tiny import DEFAULT_CHECKPOINT
+    from agents.pretrained import model_folder
 
-    return str(model_dir(cfg.model.path)) if cfg.model.path else str(DEFAULT_CHECKPOINT)
+    return str(model_folder(cfg.model.path or None))
 
 
 def train_plan(cfg: DictConfig) -> TrainPlan:
