@@ -27,6 +27,15 @@ and is not shipped yet: measured on this 2-core CPU shared with two other runs (
 600 steps took about 56 minutes and left 0% greedy success and score on test goals (docs/results/README.md):
 by step 500 it has not learned to copy the instruction into its search (one generic query for every goal),
 which the ALFWorld policy learned only after ~800 steps of 32. It needs more steps (`--device cuda` fits them).
+
+TowerOfHanoi (`--env textarena`, the `HANOI` preset: the optimal solver with detours, 400 episodes = 4,011 demo
+steps, 82 words, 1.60M params) ships in agents/checkpoints/tiny-hanoi, env=textarena's default model:
+
+    python -m agents.warm_start --env textarena --out agents/checkpoints/tiny-hanoi --threads 1
+
+3.2 min of SFT at 1 thread. The game has one start position, so greedy play is one fixed game (solved at 200
+steps and beyond); sampled at temperature 1 on 100 seeds it solves 1% at 100 steps, 25% at 200 (shipped), 92% at
+300.
 """
 
 from __future__ import annotations
@@ -89,6 +98,10 @@ class WarmStartConfig:
     max_new_tokens: int = 12
     seed: int = 0
 
+    def env_kwargs_for(self, split: str | None) -> dict[str, Any]:
+        """The env's kwargs on `split`, which only an env with splits gets (TextArena has none)."""
+        return {**self.env_kwargs, **({} if self.eval_split is None else {"split": split})}
+
     def key(self) -> str:
         """Short stable hash of the config, used as the cache folder name."""
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
@@ -120,7 +133,7 @@ HANOI = WarmStartConfig(
     expert="planner",
     demo_episodes=400,
     detour_prob=0.3,
-    sft_steps=300,
+    sft_steps=200,  # partial on purpose: 25% sampled success (300 steps: 92%, 100 steps: 1%)
     batch_size=16,
     eval_split=None,
     eval_episodes=100,
@@ -133,8 +146,7 @@ def collect_demonstrations(config: WarmStartConfig) -> list[tuple[str, str]]:
     """(prompt, expert action) pairs from train-split episodes, with random detours off the expert's path."""
     rng = random.Random(config.seed)
     template = load_template(config.env, config.prompt_variant, config.history_length)
-    splits = {} if config.eval_split is None else {"split": "train"}
-    env = envs.make(config.env, **splits, **config.env_kwargs)
+    env = envs.make(config.env, **config.env_kwargs_for("train"))
     if config.expert not in EXPERTS:
         raise ValueError(f"expert must be one of {', '.join(EXPERTS)}, got {config.expert!r}")
     act = getattr(env.unwrapped, EXPERTS[config.expert])
@@ -247,7 +259,7 @@ def evaluate_checkpoint(
         seed=config.seed,
     )
     template = load_template(config.env, config.prompt_variant, config.history_length)
-    env_kwargs = {**config.env_kwargs, **({} if config.eval_split is None else {"split": config.eval_split})}
+    env_kwargs = config.env_kwargs_for(config.eval_split)
     result = evaluate(
         policy,
         config.env,

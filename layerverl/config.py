@@ -66,24 +66,36 @@ def model_configs() -> dict[str, dict]:
     return nodes
 
 
+def env_target(cfg) -> str:
+    """What a model's `learns` names: the env, or env/game for a family of games (textarena/TowerOfHanoi-v0)."""
+    game = (cfg.env.get("kwargs") or {}).get("game")
+    return f"{cfg.env.name}/{game}" if game else cfg.env.name
+
+
 def untrained_env_warning(cfg) -> str | None:
     """One line when the run's model was neither warm-started on nor measured to learn its env (the model
-    config's `learns`), naming the models that were; None when it was, when `learns` is null (a general
-    pretrained model), or when `model.path` points at a checkpoint of the user's own."""
+    config's `learns`: an env name covers all its games), naming the models that were; None when it was, when
+    `learns` is null (a general pretrained model), or when `model.path` points at a checkpoint of the user's
+    own."""
+    target = env_target(cfg)
+
+    def knows(learns) -> bool:
+        return target in learns or cfg.env.name in learns
+
     known = model_configs()
     own = known.get(cfg.model.name, {})
     learns = cfg.model.get("learns")
-    if learns is None or cfg.env.name in learns or cfg.model.path != own.get("path"):
+    if learns is None or knows(learns) or cfg.model.path != own.get("path"):
         return None
-    others = [name for name, node in known.items() if cfg.env.name in (node.get("learns") or ())]
+    others = [name for name, node in known.items() if knows(node.get("learns") or ())]
     instead = (
         f"use {' or '.join(f'model={name}' for name in others)} instead"
         if others
-        else f"no model here is known to learn env={cfg.env.name} yet: start from a pretrained one "
+        else f"no model here is known to learn env={target} yet: start from a pretrained one "
         "(model=smollm2-135m-instruct, or an HF folder via model.path=)"
     )
     return (
-        f"warning: model={cfg.model.name} is not known to learn env={cfg.env.name} (no warm start there; it "
+        f"warning: model={cfg.model.name} is not known to learn env={target} (no warm start there; it "
         f"learns {', '.join(learns) or 'nothing measured'}), so RL will likely stay near 0% success; {instead}"
     )
 

@@ -184,11 +184,12 @@ def check_value(key: str, value: Any, rule: Rule) -> None:
 
 
 def check_model_path(path: Any) -> None:
-    """`model.path`: null (the shipped tiny policy), a local folder holding config.json, or an embedded model."""
-    if path is None:
+    """`model.path`: null (the shipped tiny policy), a shipped checkpoint's name, a local folder holding
+    config.json, or an embedded model."""
+    if path is None or path in _shipped_checkpoints():
         return
     embedded = _embedded_models()
-    names = ", ".join(embedded) or "none installed"
+    names = ", ".join([*embedded, *_shipped_checkpoints()]) or "none installed"
     if path in embedded:
         spec = embedded[path]
         distribution = getattr(spec, "distribution", None)
@@ -219,7 +220,7 @@ def check_model_path(path: Any) -> None:
         )
     raise ConfigValueError(
         f"model.path: {str(path)!r} does not exist; pass a local model folder (with config.json), "
-        f"an embedded model ({names}), or null for the shipped tiny policy"
+        f"an embedded model or shipped checkpoint ({names}), or null for the shipped tiny policy"
     )
 
 
@@ -434,6 +435,14 @@ def _embedded_models() -> dict[str, Any]:
     except ImportError:
         return {}
     return dict(getattr(pretrained, "EMBEDDED_MODELS", {}))
+
+
+def _shipped_checkpoints() -> list[str]:
+    try:
+        from agents.pretrained import shipped_checkpoints
+    except ImportError:
+        return []
+    return shipped_checkpoints()
 
 
 def _in_hub_cache(repo_id: str) -> bool:

@@ -197,6 +197,9 @@ def test_model_path_folders(tmp_path):
     from layerverl.config_values import ConfigValueError, check_model_path
 
     check_model_path(None)  # the shipped tiny policy
+    check_model_path("tiny-hanoi")  # a shipped checkpoint by name
+    with pytest.raises(ConfigValueError, match="tiny-hanoi"):  # a typo lists what exists
+        check_model_path("tiny-hanio")
     (tmp_path / "model").mkdir()
     with pytest.raises(ConfigValueError, match="is a folder without config.json"):
         check_model_path(str(tmp_path / "model"))

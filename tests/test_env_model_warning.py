@@ -22,6 +22,7 @@ def composed(*overrides: str):
         ["env=math", "model=smollm2-135m-instruct"],
         ["env=webshop", "model=qwen2.5-1.5b-instruct"],  # a general pretrained model lists no envs
         ["env=textarena", "model.path=/my/own/checkpoint"],  # a user's checkpoint: nothing known about it
+        ["env=textarena"],  # defaults to the tiny policy warm-started on TowerOfHanoi
     ],
 )
 def test_no_warning_where_the_model_learns_the_env(overrides):
@@ -34,7 +35,11 @@ def test_no_warning_where_the_model_learns_the_env(overrides):
         (["env=math", "model=tiny"], "use model=smollm2-135m-instruct instead"),
         (["env=webshop"], "no model here is known to learn env=webshop yet"),
         (["model=smollm2-135m-instruct"], "use model=tiny instead"),  # ALFWorld
-        (["env=textarena"], "no model here is known to learn env=textarena yet"),
+        (["env=textarena", "model=tiny"], "use model=tiny-hanoi instead"),
+        (
+            ["env=textarena", "env.kwargs.game=FrozenLake-v0"],
+            "no model here is known to learn env=textarena/FrozenLake-v0",
+        ),
         (["env=code"], "no model here is known to learn env=code yet"),
     ],
 )
@@ -45,13 +50,18 @@ def test_warning_names_what_to_use_instead(overrides, instead):
     assert instead in warning and "\n" not in warning
 
 
-def test_math_defaults_to_the_pretrained_model():
+def test_math_and_textarena_default_to_a_model_that_learns_them():
     assert composed("env=math").model.name == "smollm2-135m-instruct"
+    assert composed("env=textarena").model.name == "tiny-hanoi"
+    assert composed("env=textarena", "env.kwargs.game=FrozenLake-v0").env.kwargs.game == "FrozenLake-v0"
     assert composed("env=math", "model=tiny").model.name == "tiny"  # the command line still wins
     assert composed().model.name == "tiny"
 
 
-@pytest.mark.parametrize(("overrides", "lines"), [(["env=textarena"], 1), ([], 0)])
+@pytest.mark.parametrize(
+    ("overrides", "lines"),
+    [(["env=textarena", "env.kwargs.game=FrozenLake-v0"], 1), (["env=textarena"], 0), ([], 0)],
+)
 def test_run_prints_it_once_before_any_work(overrides, lines, monkeypatch, capsys):
     import layerverl.trainer
 
