@@ -28,7 +28,7 @@ FAST = [
     "algo.loss.entropy_coeff=0.01",
     "model.max_new_tokens=6",
     "++env.kwargs.max_steps=3",
-    "model.env_kwargs.alfworld.max_steps=3",
+    "++model.env_kwargs.alfworld.max_steps=3",
 ]
 
 
