@@ -8,7 +8,13 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from agents import ExpertPolicy, RandomPolicy, collect_rollout, evaluate, load_template
 from agents.tiny import DEFAULT_CHECKPOINT, TinyConfig, load_pretrained
-from agents.warm_start import WarmStartConfig, collect_demonstrations, warm_start
+from agents.warm_start import (
+    WarmStartConfig,
+    collect_demonstrations,
+    demo_tokenizer,
+    encode_demos,
+    warm_start,
+)
 from envs.batch import EnvBatch
 
 SMALL = WarmStartConfig(
@@ -102,6 +108,10 @@ def test_webshop_demos_follow_the_oracle_with_its_own_actions_in_the_prompt():
     assert demos[-1][1] == "click[buy now]"
     assert any(" | done : search[" in p for p, _ in demos[1:])  # its own last actions, not the pages
     assert max(len(p.split()) for p, _ in demos) < 120
+    tokenizer = demo_tokenizer(demos)  # every label is made of known units: the policy can say it
+    for (_, action), (ids, prompt_length) in zip(demos, encode_demos(tokenizer, demos, 256), strict=True):
+        assert tokenizer.unk_token_id not in ids[prompt_length:]
+        assert tokenizer.decode(ids[prompt_length:-1]) == f"<action>{action}</action>"
 
 
 def test_hanoi_demos_are_the_solvers_legal_moves_and_solve_the_puzzle():
