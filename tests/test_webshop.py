@@ -522,3 +522,39 @@ def test_expert_solves_test_goals_and_random_agent_does_not():
     random_runs = [play(env, random_agent, seed) for seed in range(200)]
     assert np.mean([r[0] for r in random_runs]) < 0.5 * scores.mean()
     assert np.mean([r[1] for r in random_runs]) < 0.2
+
+
+def test_shopper_acts_only_on_what_the_prompt_shows():
+    """`search_action` searches the task's sentence, opens the first listed result, clicks the task's options
+    that the item offers, and buys: what a memoryless policy sees in the task and clickables decides it."""
+    env = WebShopEnv(split="test")
+    scores = []
+    for index in range(100):
+        _, info = env.reset(options={"goal_index": index})
+        actions = [env.search_action()]
+        assert info["task"].startswith(actions[0][len("search[") : -1])
+        _, _, _, _, info = env.step(actions[0])
+        first_result = next(a for a in info["admissible_actions"] if a.startswith("click[b0"))
+        while info["page"] != "done":
+            action = env.search_action()
+            assert action in info["admissible_actions"]
+            actions.append(action)
+            _, _, _, _, info = env.step(action)
+        options = [f"click[{v}]" for v in env._goal.goal_options.values()]
+        assert actions[1] == first_result and actions[-1] == "click[buy now]"
+        assert set(actions[2:-1]) <= set(options)
+        assert all(f": {a[len('click[') : -1]}" in info["task"] for a in actions[2:-1])
+        scores.append(info["score"])
+    assert env.search_action() == "" and 0.3 < np.mean([s == 1.0 for s in scores]) < 0.8
+
+
+def test_shopper_steps_back_from_detours():
+    env = WebShopEnv(split="test")
+    env.reset(options={"goal_index": 0})
+    env.step(env.search_action())
+    env.step("click[next >]")
+    assert env.search_action() == "click[< prev]"
+    env.step(env.search_action())
+    env.step(env.search_action())
+    env.step("click[features]")
+    assert env.search_action() == "click[< prev]"

@@ -79,7 +79,8 @@ class WebShopEnv(TextEnv):
     reward_scale=10.0, max_steps=15, seed=None, items_path=None, attributes_path=None)`, or
     `gymnasium.make("layerverl/WebShop-v0", ...)`. `items_path` + `attributes_path` load real WebShop data
     (`num_products` then keeps the first N items, None for all). `env.unwrapped.expert_action()` is an
-    oracle that knows the target: it searches, pages to the target, picks the goal options and buys.
+    oracle that knows the target: it searches, pages to the target, picks the goal options and buys;
+    `search_action()` is a shopper that knows only what it sees: it buys the first result with the task's options.
 
     ## Version History
     * v0: initial version.
@@ -334,6 +335,30 @@ class WebShopEnv(TextEnv):
         if self._page == "item":
             for name, value in self._goal.goal_options.items():
                 if self._options.get(name) != value:
+                    return f"click[{value}]"
+            return f"click[{BUY_NOW}]"
+        return ""
+
+    def search_action(self) -> str:
+        """The next action of a shopper that knows only what the page and its own clicks show.
+
+        It searches the instruction's sentence (the task up to its options and price), opens the first result of
+        page 1, clicks each option value the task names that the item offers, then buys: every choice follows
+        from the task, the clickables and its own last actions, so a policy can imitate it exactly (the oracle's
+        result choice cannot be, it knows the target). Off its path it goes back: '< prev' on a sub-page or a
+        later results page. On the done page it returns ''.
+        """
+        if self._page == "search":
+            product = self.catalog.by_asin[self._goal.asin]
+            return f"search[{(product.instruction or self._goal.instruction_text).lower()}]"
+        if self._page == "results":
+            return f"click[{PREV_PAGE if self._page_number > 1 else self._page_asins()[0].lower()}]"
+        if self._page == "sub":
+            return f"click[{PREV_PAGE}]"
+        if self._page == "item":
+            clickables = self._clickables()
+            for name, value in self._goal.goal_options.items():
+                if clickables.get(value) == name and self._options.get(name) != value:
                     return f"click[{value}]"
             return f"click[{BUY_NOW}]"
         return ""
