@@ -57,17 +57,34 @@ class EvalResult:
 
 def paired_change(before: EvalResult, after: EvalResult) -> dict[str, Any]:
     """Episodes (same seeds, so the same tasks) solved only after and only before, with the exact McNemar
-    p-value: pairing each task with itself is far more sensitive than comparing two intervals."""
-    won_before = {outcome["episode"]: outcome["won"] for outcome in before.outcomes}
-    pairs = [(won_before[o["episode"]], o["won"]) for o in after.outcomes if o["episode"] in won_before]
-    only_after = sum(now and not then for then, now in pairs)
-    only_before = sum(then and not now for then, now in pairs)
-    return {
+    p-value: pairing each task with itself is far more sensitive than comparing two intervals. Where every
+    episode has a score, also the mean score change and the tasks whose score rose or fell, with the exact
+    sign test (McNemar's test on those counts)."""
+    by_seed = {outcome["episode"]: outcome for outcome in before.outcomes}
+    pairs = [(by_seed[o["episode"]], o) for o in after.outcomes if o["episode"] in by_seed]
+    only_after = sum(now["won"] and not then["won"] for then, now in pairs)
+    only_before = sum(then["won"] and not now["won"] for then, now in pairs)
+    change = {
         "episodes": len(pairs),
         "only_after": only_after,
         "only_before": only_before,
         "p": mcnemar_exact(only_after, only_before),
     }
+    scored = [
+        (then["score"], now["score"])
+        for then, now in pairs
+        if None not in (then.get("score"), now.get("score"))
+    ]
+    deltas = [now - then for then, now in scored]
+    if pairs and len(deltas) == len(pairs):
+        rose, fell = sum(d > 0 for d in deltas), sum(d < 0 for d in deltas)
+        change |= {
+            "score_change": sum(deltas) / len(deltas),
+            "score_rose": rose,
+            "score_fell": fell,
+            "score_p": mcnemar_exact(rose, fell),
+        }
+    return change
 
 
 def outcome(t: Trajectory) -> dict[str, Any]:

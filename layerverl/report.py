@@ -77,6 +77,12 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
                 f"{split}, the same {paired['episodes']} tasks before and after: {paired['only_after']} solved only "
                 f"after, {paired['only_before']} only before (exact McNemar p = {paired['p']:.3g})"
             )
+        if "score_change" in summary.get("paired", {}).get(split, {}):
+            paired = summary["paired"][split]
+            lines.append(
+                f"{split} score {base['score']:.3f} -> {final['score']:.3f}: it rose on {paired['score_rose']} tasks, "
+                f"fell on {paired['score_fell']} (exact sign test p = {paired['score_p']:.3g})"
+            )
     return lines
 
 

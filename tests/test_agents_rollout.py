@@ -203,3 +203,19 @@ def test_paired_change_pairs_episodes_by_seed():
         "only_before": 1,
         "p": pytest.approx(1.0),
     }
+
+
+def test_paired_change_adds_a_sign_test_on_scores_where_every_episode_has_one():
+    def result(scores: dict[int, float]) -> EvalResult:
+        outcomes = [{"episode": e, "won": s == 1.0, "score": s} for e, s in scores.items()]
+        return EvalResult(0.0, (0.0, 1.0), len(scores), outcomes=outcomes)
+
+    before = result({0: 0.5, 1: 0.2, 2: 1.0, 3: 0.0, 4: 0.25})
+    after = result({0: 0.75, 1: 0.2, 2: 0.5, 3: 1.0, 4: 0.5})
+    change = paired_change(before, after)
+    assert (change["score_rose"], change["score_fell"]) == (3, 1)
+    assert change["score_change"] == pytest.approx((0.25 + 0 - 0.5 + 1.0 + 0.25) / 5)
+    assert change["score_p"] == pytest.approx(mcnemar_exact(3, 1))
+    assert (change["only_after"], change["only_before"]) == (1, 1)
+    unscored = EvalResult(0.0, (0.0, 1.0), 1, outcomes=[{"episode": 0, "won": True, "score": None}])
+    assert "score_change" not in paired_change(unscored, unscored)
