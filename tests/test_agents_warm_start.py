@@ -97,7 +97,7 @@ def test_snapshot_at_step_k_is_the_run_with_k_steps(tmp_path, monkeypatch):
     assert not torch.equal(load_pretrained(long_run)[0].lm_head.weight, final.lm_head.weight)
 
 
-def test_webshop_demos_follow_the_oracle_with_its_own_actions_in_the_prompt():
+def test_webshop_demos_follow_the_shopper_with_its_own_actions_in_the_prompt():
     from agents.warm_start import WEBSHOP
 
     demos = collect_demonstrations(replace(WEBSHOP, demo_episodes=3))
@@ -112,6 +112,21 @@ def test_webshop_demos_follow_the_oracle_with_its_own_actions_in_the_prompt():
     for (_, action), (ids, prompt_length) in zip(demos, encode_demos(tokenizer, demos, 256), strict=True):
         assert tokenizer.unk_token_id not in ids[prompt_length:]
         assert tokenizer.decode(ids[prompt_length:-1]) == f"<action>{action}</action>"
+
+
+def test_shipped_webshop_checkpoint_is_the_presets_run_and_can_say_the_shoppers_actions():
+    from agents.warm_start import WEBSHOP
+
+    path = DEFAULT_CHECKPOINT.parent / "tiny-webshop"
+    model, tokenizer = load_pretrained(path)
+    assert model.config.tie_word_embeddings and model.lm_head.weight is model.model.embed_tokens.weight
+    summary = json.loads((path / "warm_start.json").read_text())
+    assert summary["config"] == asdict(WEBSHOP)  # the documented command regenerates it
+    assert 0.02 <= summary["test"]["greedy"]["success"] <= 0.40  # weak but not hopeless, so RL has room
+    demos = collect_demonstrations(replace(WEBSHOP, demo_episodes=5, seed=7))  # other goals than its demos
+    for _, action in demos:
+        ids = tokenizer(f"<action>{action}</action>", add_special_tokens=False)["input_ids"]
+        assert tokenizer.unk_token_id not in ids and tokenizer.decode(ids) == f"<action>{action}</action>"
 
 
 def test_hanoi_demos_are_the_solvers_legal_moves_and_solve_the_puzzle():

@@ -23,6 +23,7 @@ def composed(*overrides: str):
         ["env=webshop", "model=qwen2.5-1.5b-instruct"],  # a general pretrained model lists no envs
         ["env=textarena", "model.path=/my/own/checkpoint"],  # a user's checkpoint: nothing known about it
         ["env=textarena"],  # defaults to the tiny policy warm-started on TowerOfHanoi
+        ["env=webshop"],  # ... and on WebShop
     ],
 )
 def test_no_warning_where_the_model_learns_the_env(overrides):
@@ -33,7 +34,7 @@ def test_no_warning_where_the_model_learns_the_env(overrides):
     ("overrides", "instead"),
     [
         (["env=math", "model=tiny"], "use model=smollm2-135m-instruct instead"),
-        (["env=webshop"], "no model here is known to learn env=webshop yet"),
+        (["env=webshop", "model=tiny"], "use model=tiny-webshop instead"),
         (["model=smollm2-135m-instruct"], "use model=tiny instead"),  # ALFWorld
         (["env=textarena", "model=tiny"], "use model=tiny-hanoi instead"),
         (
@@ -50,9 +51,10 @@ def test_warning_names_what_to_use_instead(overrides, instead):
     assert instead in warning and "\n" not in warning
 
 
-def test_math_and_textarena_default_to_a_model_that_learns_them():
+def test_math_textarena_and_webshop_default_to_a_model_that_learns_them():
     assert composed("env=math").model.name == "smollm2-135m-instruct"
     assert composed("env=textarena").model.name == "tiny-hanoi"
+    assert composed("env=webshop").model.name == "tiny-webshop"
     assert composed("env=textarena", "env.kwargs.game=FrozenLake-v0").env.kwargs.game == "FrozenLake-v0"
     assert composed("env=math", "model=tiny").model.name == "tiny"  # the command line still wins
     assert composed().model.name == "tiny"
