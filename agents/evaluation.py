@@ -70,12 +70,11 @@ def paired_change(before: EvalResult, after: EvalResult) -> dict[str, Any]:
         "only_before": only_before,
         "p": mcnemar_exact(only_after, only_before),
     }
-    scored = [
-        (then["score"], now["score"])
+    deltas = [
+        now["score"] - then["score"]
         for then, now in pairs
         if None not in (then.get("score"), now.get("score"))
     ]
-    deltas = [now - then for then, now in scored]
     if pairs and len(deltas) == len(pairs):
         rose, fell = sum(d > 0 for d in deltas), sum(d < 0 for d in deltas)
         change |= {

@@ -51,6 +51,7 @@ from typing import Any
 
 import torch
 from tqdm import tqdm
+from transformers import PreTrainedTokenizerBase
 
 import envs
 from agents.backends import HFBackend
@@ -213,7 +214,7 @@ def supervised_train(
     model,
     encoded: list[tuple[list[int], int]],
     config: WarmStartConfig,
-    tokenizer,
+    tokenizer: PreTrainedTokenizerBase,
     snapshot_dir: Path | None = None,
     device: str = "cpu",
 ) -> list[float]:

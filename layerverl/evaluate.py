@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 from layerverl.checkpoint import load_checkpoint
 from layerverl.config import ConfigError
-from layerverl.report import write_episodes
+from layerverl.report import score_change_text, write_episodes
 from layerverl.trainer import compare, evaluate_splits, setup
 
 SETTINGS = (
@@ -69,12 +69,7 @@ def main(argv: list[str]) -> None:
             f"{base['success']:.1%} -> {final['success']:.1%} over {final['episodes']} episodes; "
             f"{paired['only_after']} solved only after, {paired['only_before']} only before "
             f"(exact McNemar p = {paired['p']:.3g})"
-            + (
-                f"; score {base['score']:.3f} -> {final['score']:.3f}, rose on {paired['score_rose']} tasks, fell on "
-                f"{paired['score_fell']} (exact sign test p = {paired['score_p']:.3g})"
-                if "score_change" in paired
-                else ""
-            )
+            + (f"; {score_change_text(base, final, paired)}" if "score_change" in paired else "")
         )
     log = Path(argv[0]) / "evaluations.jsonl"
     number = len(log.read_text().splitlines()) if log.exists() else 0

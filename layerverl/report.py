@@ -78,12 +78,16 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
                 f"after, {paired['only_before']} only before (exact McNemar p = {paired['p']:.3g})"
             )
         if "score_change" in summary.get("paired", {}).get(split, {}):
-            paired = summary["paired"][split]
-            lines.append(
-                f"{split} score {base['score']:.3f} -> {final['score']:.3f}: it rose on {paired['score_rose']} tasks, "
-                f"fell on {paired['score_fell']} (exact sign test p = {paired['score_p']:.3g})"
-            )
+            lines.append(f"{split} {score_change_text(base, final, summary['paired'][split])}")
     return lines
+
+
+def score_change_text(base: dict[str, Any], final: dict[str, Any], paired: dict[str, Any]) -> str:
+    """The paired score change of one split, as report.md and `layerverl.evaluate` print it."""
+    return (
+        f"score {base['score']:.3f} -> {final['score']:.3f}: it rose on {paired['score_rose']} tasks, "
+        f"fell on {paired['score_fell']} (exact sign test p = {paired['score_p']:.3g})"
+    )
 
 
 SMOOTHING = 5  # iterations in the rolling mean of the training curves (each iteration sees other tasks)
